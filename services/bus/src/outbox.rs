@@ -1,0 +1,63 @@
+//! Writing events: into the `outbox` table, in the same transaction as the
+//! change they describe. The [`Relay`](crate::relay::Relay) publishes them.
+
+use std::sync::Arc;
+
+use prost::Message;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait};
+use tokio::sync::Notify;
+
+use crate::event::NewEvent;
+use crate::store::outbox;
+
+/// A service's handle for writing events; cheap to clone.
+#[derive(Clone)]
+pub struct Outbox {
+    producer: String,
+    /// Wakes the relay right after a commit instead of at its next poll.
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub(crate) fn new(producer: impl Into<String>, wake: Arc<Notify>) -> Self {
+        Self {
+            producer: producer.into(),
+            wake,
+        }
+    }
+
+    /// Adds `event` to the outbox within `txn`. Returns the event id.
+    pub async fn write<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        event: NewEvent,
+    ) -> Result<String, DbErr> {
+        let occurred_at = event.occurred_at;
+        let traceparent = inspraak_kit::telemetry::current_traceparent();
+        let envelope = event.into_envelope(&self.producer, traceparent.clone());
+        let event_id = envelope.event_id.clone();
+        outbox::Entity::insert(outbox::ActiveModel {
+            event_id: Set(event_id.clone()),
+            routing_key: Set(envelope.r#type.clone()),
+            body: Set(envelope.encode_to_vec()),
+            traceparent: Set(traceparent),
+            created_at: Set(occurred_at),
+            ..Default::default()
+        })
+        .exec_without_returning(txn)
+        .await?;
+        Ok(event_id)
+    }
+
+    /// Commits `txn` and wakes the relay.
+    pub async fn commit(&self, txn: DatabaseTransaction) -> Result<(), DbErr> {
+        txn.commit().await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Wakes the relay (for callers that committed themselves).
+    pub fn committed(&self) {
+        self.wake.notify_one();
+    }
+}

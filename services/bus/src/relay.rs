@@ -1,0 +1,152 @@
+//! Publishing the outbox.
+//!
+//! The relay claims a batch of the oldest rows (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, so replicas share the work without publishing a row twice at
+//! once), publishes the whole batch, waits for every confirm, and only then
+//! deletes the rows and commits. A failure anywhere rolls back: the rows stay
+//! and are published again later, so an event may reach the broker twice but
+//! is never lost; consumers' inboxes absorb the duplicates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::metrics::{Counter, Histogram};
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::{Broker, BrokerError, Headers, Outgoing, Target};
+use crate::store::outbox;
+
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Rows claimed and published per round trip.
+    pub batch_size: u64,
+    /// How often to look for rows written by other replicas (rows written by
+    /// this process wake the relay at once).
+    pub poll_interval: Duration,
+    pub max_backoff: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("outbox database: {0}")]
+    Database(#[from] DbErr),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+}
+
+pub struct Relay {
+    db: DatabaseConnection,
+    broker: Broker,
+    wake: Arc<Notify>,
+    settings: RelaySettings,
+    published: Counter<u64>,
+    confirm_latency: Histogram<f64>,
+}
+
+impl Relay {
+    pub(crate) fn new(
+        db: DatabaseConnection,
+        broker: Broker,
+        wake: Arc<Notify>,
+        settings: RelaySettings,
+    ) -> Self {
+        let meter = opentelemetry::global::meter("inspraak.bus");
+        Self {
+            db,
+            broker,
+            wake,
+            settings,
+            published: meter
+                .u64_counter("inspraak.bus.published")
+                .with_description("Events published and confirmed by the broker")
+                .build(),
+            confirm_latency: meter
+                .f64_histogram("inspraak.bus.publish.duration")
+                .with_unit("s")
+                .with_description("Time from publishing a batch to its last confirm")
+                .with_boundaries(inspraak_kit::telemetry::DURATION_BUCKETS.to_vec())
+                .build(),
+        }
+    }
+
+    /// Publishes until `shutdown`; never returns early on broker or database
+    /// failures, it backs off and tries again.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match self.publish_batch().await {
+                Ok(count) => {
+                    backoff = Duration::from_millis(100);
+                    if count as u64 >= self.settings.batch_size {
+                        continue; // more rows are waiting
+                    }
+                    tokio::select! {
+                        () = self.wake.notified() => {}
+                        () = tokio::time::sleep(self.settings.poll_interval) => {}
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?backoff, "outbox relay failed; the events stay in the outbox");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = shutdown.cancelled() => return,
+                    }
+                    backoff = (backoff * 2).min(self.settings.max_backoff);
+                }
+            }
+        }
+    }
+
+    /// Claims, publishes and removes one batch; returns how many rows it
+    /// published.
+    pub async fn publish_batch(&self) -> Result<usize, RelayError> {
+        let txn = inspraak_kit::db::begin_write(&self.db).await?;
+        let rows = outbox::Entity::find()
+            .order_by_asc(outbox::Column::Id)
+            .limit(self.settings.batch_size)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await?;
+        if rows.is_empty() {
+            txn.commit().await?;
+            return Ok(0);
+        }
+        let batch: Vec<Outgoing> = rows
+            .iter()
+            .map(|row| {
+                let mut headers = Headers::new();
+                if !row.traceparent.is_empty() {
+                    headers.insert("traceparent".to_owned(), row.traceparent.clone());
+                }
+                Outgoing {
+                    target: Target::Events,
+                    routing_key: row.routing_key.clone(),
+                    message_id: row.event_id.clone(),
+                    headers,
+                    body: row.body.clone(),
+                }
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        self.broker.publish_confirmed(&batch).await?;
+        self.confirm_latency
+            .record(started.elapsed().as_secs_f64(), &[]);
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        outbox::Entity::delete_many()
+            .filter(outbox::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        self.published.add(rows.len() as u64, &[]);
+        Ok(rows.len())
+    }
+}

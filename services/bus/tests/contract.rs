@@ -1,0 +1,572 @@
+//! The bus's contract, written once and run against both brokers: RabbitMQ
+//! with PostgreSQL (production), and the embedded broker with SQLite (the
+//! embedded platform).
+//!
+//! Each scenario counts effects in a table the handler writes in the same
+//! transaction as the inbox row: an event applied twice would show as two
+//! rows, an event never applied as none.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use inspraak_bus::broker::{Broker, Headers, Outgoing, Target};
+use inspraak_bus::dead_letter::DeadLettersService;
+use inspraak_bus::migration::CreateOutboxAndInbox;
+use inspraak_bus::{BrokerUrl, Bus, BusSettings, EventHandler, HandlerError, NewEvent};
+use inspraak_kit::auth::{Principal, PrincipalKind};
+use inspraak_kit::testing::{TestDatabase, amqp_url, unique};
+use inspraak_proto::bus::v1::dead_letters_server::DeadLetters;
+use inspraak_proto::bus::v1::{ListDeadLettersRequest, ReplayDeadLettersRequest};
+use inspraak_proto::events::v1::Envelope;
+use prost::Message;
+use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm_migration::prelude::*;
+use tokio_util::sync::CancellationToken;
+
+// --- the fixture -----------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum Flavour {
+    /// RabbitMQ and PostgreSQL.
+    Rabbit,
+    /// The embedded broker and SQLite.
+    Embedded,
+}
+
+struct CreateEffects;
+
+impl MigrationName for CreateEffects {
+    fn name(&self) -> &str {
+        "m9000_test_effects"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateEffects {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("effects"))
+                    .col(ColumnDef::new(Alias::new("event_id")).string().not_null())
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct TestMigrator;
+
+impl MigratorTrait for TestMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateOutboxAndInbox), Box::new(CreateEffects)]
+    }
+}
+
+struct Fixture {
+    flavour: Flavour,
+    bus: Bus,
+    db: DatabaseConnection,
+    shutdown: CancellationToken,
+    prefix: String,
+    exchange: String,
+    _database: TestDatabase,
+    _broker_store: Option<TestDatabase>,
+}
+
+impl Fixture {
+    async fn new(flavour: Flavour, max_attempts: u32) -> Self {
+        let prefix = unique("test_");
+        let exchange = unique("inspraak.events.test_");
+        let (database, broker_store, url) = match flavour {
+            Flavour::Rabbit => (
+                TestDatabase::postgres().await,
+                None,
+                BrokerUrl::Amqp(amqp_url()),
+            ),
+            Flavour::Embedded => {
+                let store = TestDatabase::sqlite();
+                let url = BrokerUrl::Embedded(store.url.clone());
+                (TestDatabase::sqlite(), Some(store), url)
+            }
+        };
+        let db = database.connect().await;
+        inspraak_kit::db::migrate::<TestMigrator>(&db)
+            .await
+            .expect("migrations");
+        let mut settings = BusSettings::for_tests(url, &prefix, &exchange);
+        settings.consumer.max_attempts = max_attempts;
+        let bus = Bus::open("testsvc", settings).await.expect("bus");
+        Self {
+            flavour,
+            bus,
+            db,
+            shutdown: CancellationToken::new(),
+            prefix,
+            exchange,
+            _database: database,
+            _broker_store: broker_store,
+        }
+    }
+
+    /// Starts the relay and a consumer of `testsvc.#` with `handler`.
+    async fn start<H: EventHandler>(&self, handler: H) {
+        let consumer = self
+            .bus
+            .consumer(self.db.clone(), "events", &["testsvc.#"], handler);
+        // The queue exists before anything is published, as in a deployment
+        // where consumers start before producers publish.
+        consumer.declare().await.expect("declare queue");
+        tokio::spawn(consumer.run(self.shutdown.clone()));
+        tokio::spawn(self.bus.relay(self.db.clone()).run(self.shutdown.clone()));
+    }
+
+    async fn write_events(&self, count: usize, per_txn: usize, aggregate: &str) -> Vec<String> {
+        write_events(&self.bus, &self.db, count, per_txn, aggregate).await
+    }
+
+    /// (distinct events applied, total effect rows)
+    async fn effects(&self) -> (u64, u64) {
+        let stmt = Query::select()
+            .expr_as(
+                Expr::cust("COUNT(DISTINCT event_id)"),
+                Alias::new("distinct_events"),
+            )
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new("effects"))
+            .from(Alias::new("effects"))
+            .to_owned();
+        let row = self.db.query_one(&stmt).await.unwrap().unwrap();
+        let distinct: i64 = row.try_get("", "distinct_events").unwrap();
+        let total: i64 = row.try_get("", "effects").unwrap();
+        (distinct as u64, total as u64)
+    }
+
+    async fn applied_ids(&self) -> HashSet<String> {
+        let stmt = Query::select()
+            .column(Alias::new("event_id"))
+            .from(Alias::new("effects"))
+            .to_owned();
+        self.db
+            .query_all(&stmt)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| row.try_get::<String>("", "event_id").unwrap())
+            .collect()
+    }
+
+    async fn wait_for_effects(&self, distinct: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let (seen, _) = self.effects().await;
+            if seen >= distinct {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {seen} of {distinct} events applied in {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Forcibly cuts the service's broker connections, as a broker restart
+    /// or a network fault would.
+    async fn cut_connections(&self) {
+        match (self.flavour, self.bus.broker()) {
+            (Flavour::Embedded, Broker::Embedded(embedded)) => embedded.disconnect_all(),
+            (Flavour::Rabbit, _) => {
+                let listing = tokio::process::Command::new("rabbitmqctl")
+                    .args([
+                        "list_connections",
+                        "pid",
+                        "client_properties",
+                        "-q",
+                        "--no-table-headers",
+                    ])
+                    .output()
+                    .await
+                    .expect("rabbitmqctl");
+                let text = String::from_utf8_lossy(&listing.stdout);
+                let pids: Vec<&str> = text
+                    .lines()
+                    .filter(|line| line.contains(&self.prefix))
+                    .filter_map(|line| line.split_whitespace().next())
+                    .collect();
+                assert!(!pids.is_empty(), "no connection of ours to cut in:\n{text}");
+                for pid in pids {
+                    let closed = tokio::process::Command::new("rabbitmqctl")
+                        .args(["close_connection", pid, "fault injected by test"])
+                        .status()
+                        .await
+                        .expect("rabbitmqctl");
+                    assert!(closed.success());
+                }
+            }
+            _ => unreachable!("fixture flavour and broker disagree"),
+        }
+    }
+
+    async fn dead_letter_count(&self) -> u64 {
+        self.bus
+            .broker()
+            .peek(&self.bus.dead_letter_queue(), 1000)
+            .await
+            .unwrap()
+            .1
+    }
+
+    async fn cleanup(self) {
+        self.shutdown.cancel();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Flavour::Rabbit = self.flavour {
+            delete_rabbit_objects(
+                &self.exchange,
+                &[self.bus.queue_name("events"), self.bus.dead_letter_queue()],
+            )
+            .await;
+        }
+    }
+}
+
+/// Writes `count` events through the outbox, `per_txn` per transaction, and
+/// returns their ids.
+async fn write_events(
+    bus: &Bus,
+    db: &DatabaseConnection,
+    count: usize,
+    per_txn: usize,
+    aggregate: &str,
+) -> Vec<String> {
+    let outbox = bus.outbox();
+    let mut ids = Vec::with_capacity(count);
+    for chunk in (0..count).collect::<Vec<_>>().chunks(per_txn) {
+        let txn = inspraak_kit::db::begin_write(db).await.unwrap();
+        for i in chunk {
+            let event = NewEvent::new(
+                "testsvc.thing.happened.v1".parse().unwrap(),
+                "thing",
+                aggregate,
+                *i as u64 + 1,
+                chrono::Utc::now(),
+                &prost_types::Duration {
+                    seconds: *i as i64,
+                    nanos: 0,
+                },
+            );
+            ids.push(outbox.write(&txn, event).await.unwrap());
+        }
+        outbox.commit(txn).await.unwrap();
+    }
+    ids
+}
+
+async fn delete_rabbit_objects(exchange: &str, queues: &[String]) {
+    let Ok(connection) =
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await
+    else {
+        return;
+    };
+    if let Ok(channel) = connection.create_channel().await {
+        for queue in queues {
+            let _ = channel
+                .queue_delete(
+                    queue.as_str().into(),
+                    lapin::options::QueueDeleteOptions::default(),
+                )
+                .await;
+        }
+        let _ = channel
+            .exchange_delete(
+                exchange.into(),
+                lapin::options::ExchangeDeleteOptions::default(),
+            )
+            .await;
+    }
+    let _ = connection.close(200, "cleanup".into()).await;
+}
+
+/// Records each event it applies; fails events of the aggregate `poison`
+/// until healed.
+#[derive(Clone, Default)]
+struct Recorder {
+    healed: Arc<AtomicBool>,
+    poison_attempts: Arc<AtomicU32>,
+}
+
+impl EventHandler for Recorder {
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &Envelope,
+    ) -> Result<(), HandlerError> {
+        if event.aggregate_id == "poison" && !self.healed.load(Ordering::SeqCst) {
+            self.poison_attempts.fetch_add(1, Ordering::SeqCst);
+            return Err(HandlerError::Retry(
+                "this event makes the handler fail".to_owned(),
+            ));
+        }
+        let insert = Query::insert()
+            .into_table(Alias::new("effects"))
+            .columns([Alias::new("event_id")])
+            .values_panic([event.event_id.clone().into()])
+            .to_owned();
+        txn.execute(&insert).await?;
+        Ok(())
+    }
+}
+
+fn admin<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.extensions_mut().insert(Principal {
+        kind: PrincipalKind::Person,
+        subject: "admin".to_owned(),
+        roles: [inspraak_kit::auth::PlatformRole::PlatformAdmin].into(),
+        departments: Default::default(),
+        token_id: "t".to_owned(),
+    });
+    request
+}
+
+// --- the scenarios ---------------------------------------------------------
+
+/// 10,000 events through the outbox while the broker connections are cut
+/// twice: every event has exactly one effect.
+async fn exactly_once_through_connection_cuts(flavour: Flavour) {
+    const EVENTS: usize = 10_000;
+    let fixture = Fixture::new(flavour, 5).await;
+    fixture.start(Recorder::default()).await;
+
+    let writer = {
+        let (bus, db) = (fixture.bus.clone(), fixture.db.clone());
+        tokio::spawn(async move { write_events(&bus, &db, EVENTS, 50, "steady").await })
+    };
+    let started = Instant::now();
+    let mut cuts = 0;
+    for threshold in [EVENTS as u64 / 4, EVENTS as u64 / 2] {
+        while fixture.effects().await.0 < threshold {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "stalled before cut {}",
+                cuts + 1
+            );
+        }
+        fixture.cut_connections().await;
+        cuts += 1;
+    }
+    let ids: HashSet<String> = writer.await.unwrap().into_iter().collect();
+    assert_eq!(ids.len(), EVENTS);
+    fixture
+        .wait_for_effects(EVENTS as u64, Duration::from_secs(180))
+        .await;
+    // Give redeliveries in flight the chance to (wrongly) apply twice.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let (distinct, total) = fixture.effects().await;
+    let applied = fixture.applied_ids().await;
+    let lost = ids.difference(&applied).count();
+    let duplicated = total - distinct;
+    println!(
+        "{flavour:?}: {EVENTS} events, {cuts} connection cuts, {:.1}s: lost = {lost}, duplicated = {duplicated}",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(cuts, 2);
+    assert_eq!(lost, 0, "lost events");
+    assert_eq!(duplicated, 0, "duplicated effects");
+    assert_eq!(applied.len(), EVENTS, "effects for events nobody wrote");
+    fixture.cleanup().await;
+}
+
+/// A handler that always fails sends its event to the dead-letter queue after
+/// the configured attempts while the other events keep flowing; a replay
+/// brings it back, and it is applied once.
+async fn failing_events_are_dead_lettered_and_replayed(flavour: Flavour) {
+    let fixture = Fixture::new(flavour, 3).await;
+    let recorder = Recorder::default();
+    fixture.start(recorder.clone()).await;
+
+    let poison = fixture.write_events(1, 1, "poison").await;
+    let good = fixture.write_events(50, 10, "healthy").await;
+    fixture.wait_for_effects(50, Duration::from_secs(30)).await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fixture.dead_letter_count().await < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the failing event never reached the dead-letter queue"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        recorder.poison_attempts.load(Ordering::SeqCst),
+        3,
+        "attempts before dead-lettering"
+    );
+    let applied = fixture.applied_ids().await;
+    assert!(
+        good.iter().all(|id| applied.contains(id)),
+        "healthy events kept flowing"
+    );
+    assert!(!applied.contains(&poison[0]));
+
+    let service = DeadLettersService::new(
+        fixture.bus.broker().clone(),
+        fixture.bus.dead_letter_queue(),
+    );
+    let listed = service
+        .list_dead_letters(admin(ListDeadLettersRequest { page_size: 10 }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total, 1);
+    let dead = &listed.dead_letters[0];
+    assert_eq!(dead.event_id, poison[0]);
+    assert_eq!(dead.event_type, "testsvc.thing.happened.v1");
+    assert_eq!(dead.attempts, 3);
+    assert_eq!(dead.queue, fixture.bus.queue_name("events"));
+    assert!(
+        dead.last_error.contains("makes the handler fail"),
+        "{}",
+        dead.last_error
+    );
+    // Listing does not consume.
+    assert_eq!(fixture.dead_letter_count().await, 1);
+
+    // Anyone but an admin or a service is refused.
+    let resident = {
+        let mut request = tonic::Request::new(ReplayDeadLettersRequest::default());
+        request.extensions_mut().insert(Principal {
+            kind: PrincipalKind::Person,
+            subject: "resident".to_owned(),
+            roles: Default::default(),
+            departments: Default::default(),
+            token_id: "t".to_owned(),
+        });
+        request
+    };
+    assert_eq!(
+        service
+            .replay_dead_letters(resident)
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::PermissionDenied
+    );
+    let anonymous = tonic::Request::new(ListDeadLettersRequest::default());
+    assert_eq!(
+        service
+            .list_dead_letters(anonymous)
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::Unauthenticated
+    );
+
+    recorder.healed.store(true, Ordering::SeqCst);
+    let replayed = service
+        .replay_dead_letters(admin(ReplayDeadLettersRequest {
+            event_ids: vec![poison[0].clone()],
+            limit: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replayed.replayed_event_ids, poison);
+    fixture.wait_for_effects(51, Duration::from_secs(30)).await;
+    assert_eq!(fixture.dead_letter_count().await, 0);
+    let (distinct, total) = fixture.effects().await;
+    assert_eq!((distinct, total), (51, 51));
+    fixture.cleanup().await;
+}
+
+/// The same event delivered twice (as after a lost ack) has one effect.
+async fn a_redelivered_event_has_no_second_effect(flavour: Flavour) {
+    let fixture = Fixture::new(flavour, 3).await;
+    fixture.start(Recorder::default()).await;
+    let ids = fixture.write_events(1, 1, "once").await;
+    fixture.wait_for_effects(1, Duration::from_secs(30)).await;
+
+    // Publish the very same envelope again, straight to the broker.
+    let mut envelope = Envelope::default();
+    envelope.event_id = ids[0].clone();
+    envelope.r#type = "testsvc.thing.happened.v1".to_owned();
+    envelope.aggregate_id = "once".to_owned();
+    let again = Outgoing {
+        target: Target::Events,
+        routing_key: envelope.r#type.clone(),
+        message_id: envelope.event_id.clone(),
+        headers: Headers::new(),
+        body: envelope.encode_to_vec(),
+    };
+    fixture
+        .bus
+        .broker()
+        .publish_confirmed(&[again.clone(), again])
+        .await
+        .unwrap();
+    // A marker event published after the duplicates: once it is applied, the
+    // duplicates ahead of it in the queue have been handled.
+    fixture.write_events(1, 1, "marker").await;
+    fixture.wait_for_effects(2, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fixture.effects().await, (2, 2));
+    fixture.cleanup().await;
+}
+
+/// Publishing to a routing key no queue is bound to fails instead of
+/// vanishing, so the outbox keeps the event.
+async fn unroutable_events_stay_in_the_outbox(flavour: Flavour) {
+    let fixture = Fixture::new(flavour, 3).await;
+    // No consumer: nothing is bound.
+    fixture.write_events(3, 3, "nobody-listens").await;
+    let relay = fixture.bus.relay(fixture.db.clone());
+    let error = relay.publish_batch().await.unwrap_err();
+    assert!(error.to_string().contains("no queue is bound"), "{error}");
+    let left = fixture
+        .db
+        .query_one(
+            &Query::select()
+                .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+                .from(Alias::new("outbox"))
+                .to_owned(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(left, 3, "the events wait in the outbox");
+    fixture.cleanup().await;
+}
+
+macro_rules! on_both_brokers {
+    ($($scenario:ident),* $(,)?) => {
+        mod rabbitmq_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Flavour::Rabbit).await;
+                }
+            )*
+        }
+        mod embedded_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Flavour::Embedded).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_brokers!(
+    exactly_once_through_connection_cuts,
+    failing_events_are_dead_lettered_and_replayed,
+    a_redelivered_event_has_no_second_effect,
+    unroutable_events_stay_in_the_outbox,
+);

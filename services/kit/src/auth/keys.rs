@@ -1,0 +1,146 @@
+//! The public keys that verify access tokens, cached and refreshed from
+//! identity's JWKS RPC when a token names a key id we have not seen.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use inspraak_proto::identity::v1::{GetJwksRequest, Jwk, signing_keys_client::SigningKeysClient};
+use jsonwebtoken::DecodingKey;
+use tonic::transport::Channel;
+
+use super::AuthError;
+
+/// Where the keys come from.
+#[derive(Clone)]
+pub enum KeySource {
+    /// Identity's `SigningKeys.GetJwks`, the production path.
+    Identity(SigningKeysClient<Channel>),
+    /// A fixed set, for identity verifying its own tokens and for tests.
+    Fixed(Vec<Jwk>),
+}
+
+impl KeySource {
+    /// A lazily connecting client for identity at `endpoint`
+    /// (e.g. `http://identity:50051`).
+    pub fn identity(endpoint: &str) -> Result<Self, http::uri::InvalidUri> {
+        let channel = Channel::from_shared(endpoint.to_owned())?
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(5))
+            .connect_lazy();
+        Ok(Self::Identity(SigningKeysClient::new(channel)))
+    }
+
+    async fn fetch(&self) -> Result<Vec<Jwk>, AuthError> {
+        match self {
+            Self::Fixed(keys) => Ok(keys.clone()),
+            Self::Identity(client) => {
+                let mut client = client.clone();
+                let response = client
+                    .get_jwks(GetJwksRequest {})
+                    .await
+                    .map_err(|status| AuthError::KeysUnavailable(status.message().to_owned()))?;
+                Ok(response.into_inner().keys)
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(super) struct VerificationKey {
+    pub key: DecodingKey,
+    /// After this instant the key verifies nothing any more.
+    pub verify_until: Option<DateTime<Utc>>,
+}
+
+/// A shared, cheaply cloned cache of verification keys by `kid`.
+#[derive(Clone)]
+pub struct PublicKeys {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    source: KeySource,
+    keys: RwLock<HashMap<String, VerificationKey>>,
+    /// When the keys were last fetched; held across the fetch so that a burst
+    /// of tokens with a new `kid` causes one fetch, not one per request.
+    last_refresh: tokio::sync::Mutex<Option<Instant>>,
+    /// Unknown key ids cannot force fetches more often than this, so forged
+    /// tokens cannot turn verification into a flood of JWKS calls.
+    min_refresh_interval: Duration,
+}
+
+impl PublicKeys {
+    pub fn new(source: KeySource, min_refresh_interval: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                source,
+                keys: RwLock::new(HashMap::new()),
+                last_refresh: tokio::sync::Mutex::new(None),
+                min_refresh_interval,
+            }),
+        }
+    }
+
+    pub(super) async fn get(&self, kid: &str) -> Result<VerificationKey, AuthError> {
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
+        }
+        self.refresh_unless_recent().await?;
+        self.cached(kid)
+            .ok_or_else(|| AuthError::UnknownKey(kid.to_owned()))
+    }
+
+    fn cached(&self, kid: &str) -> Option<VerificationKey> {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(kid)
+            .cloned()
+    }
+
+    /// Fetches the keys now, unless another caller did so within the minimum
+    /// refresh interval.
+    pub async fn refresh_unless_recent(&self) -> Result<(), AuthError> {
+        let mut last = self.inner.last_refresh.lock().await;
+        if last.is_some_and(|at| at.elapsed() < self.inner.min_refresh_interval) {
+            return Ok(());
+        }
+        let jwks = self.inner.source.fetch().await?;
+        let mut fresh = HashMap::with_capacity(jwks.len());
+        for jwk in jwks {
+            match decode_jwk(&jwk) {
+                Ok(key) => {
+                    fresh.insert(jwk.kid.clone(), key);
+                }
+                Err(problem) => {
+                    tracing::warn!(kid = %jwk.kid, %problem, "ignoring unusable signing key")
+                }
+            }
+        }
+        *self
+            .inner
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        *last = Some(Instant::now());
+        Ok(())
+    }
+}
+
+fn decode_jwk(jwk: &Jwk) -> Result<VerificationKey, String> {
+    if jwk.kty != "OKP" || jwk.crv != "Ed25519" || jwk.alg != "EdDSA" {
+        return Err(format!(
+            "expected an OKP Ed25519 EdDSA key, got kty={} crv={} alg={}",
+            jwk.kty, jwk.crv, jwk.alg
+        ));
+    }
+    let key = DecodingKey::from_ed_components(&jwk.x).map_err(|e| e.to_string())?;
+    let verify_until = jwk
+        .verify_until
+        .as_ref()
+        .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)));
+    Ok(VerificationKey { key, verify_until })
+}

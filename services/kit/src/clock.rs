@@ -1,0 +1,78 @@
+//! The platform's notion of "now".
+//!
+//! Phase windows, answer deadlines, digests and reports all depend on time, so
+//! services never call `Utc::now()` directly: they ask a [`Clock`], which tests
+//! replace with a manual one they move forward.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Duration, Utc};
+
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    manual: Option<Arc<Mutex<DateTime<Utc>>>>,
+}
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self { manual: None }
+    }
+
+    /// A clock that stands still at `start` until moved.
+    pub fn manual(start: DateTime<Utc>) -> Self {
+        Self {
+            manual: Some(Arc::new(Mutex::new(start))),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        match &self.manual {
+            None => Utc::now(),
+            Some(now) => *now.lock().unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+
+    /// Moves a manual clock forward; the system clock cannot be moved.
+    pub fn advance(&self, by: Duration) -> Result<DateTime<Utc>, ClockError> {
+        self.set(self.now() + by)
+    }
+
+    /// Sets a manual clock to `at`.
+    pub fn set(&self, at: DateTime<Utc>) -> Result<DateTime<Utc>, ClockError> {
+        let now = self.manual.as_ref().ok_or(ClockError::NotManual)?;
+        *now.lock().unwrap_or_else(PoisonError::into_inner) = at;
+        Ok(at)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClockError {
+    #[error("the system clock cannot be moved")]
+    NotManual,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_moves_only_when_told_and_clones_share_it() {
+        let start = DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let clock = Clock::manual(start);
+        let seen_by_service = clock.clone();
+        assert_eq!(seen_by_service.now(), start);
+        clock.advance(Duration::days(14)).unwrap();
+        assert_eq!(seen_by_service.now(), start + Duration::days(14));
+    }
+
+    #[test]
+    fn system_clock_refuses_to_move() {
+        assert_eq!(
+            Clock::system().advance(Duration::seconds(1)),
+            Err(ClockError::NotManual)
+        );
+    }
+}
