@@ -18,6 +18,8 @@ pub mod outbox;
 pub mod relay;
 pub mod settings;
 pub mod store;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::sync::Arc;
 use std::time::Duration;

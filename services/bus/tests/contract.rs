@@ -264,31 +264,6 @@ async fn write_events(
     ids
 }
 
-async fn delete_rabbit_objects(exchange: &str, queues: &[String]) {
-    let Ok(connection) =
-        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await
-    else {
-        return;
-    };
-    if let Ok(channel) = connection.create_channel().await {
-        for queue in queues {
-            let _ = channel
-                .queue_delete(
-                    queue.as_str().into(),
-                    lapin::options::QueueDeleteOptions::default(),
-                )
-                .await;
-        }
-        let _ = channel
-            .exchange_delete(
-                exchange.into(),
-                lapin::options::ExchangeDeleteOptions::default(),
-            )
-            .await;
-    }
-    let _ = connection.close(200, "cleanup".into()).await;
-}
-
 /// Records each event it applies; fails events of the aggregate `poison`
 /// until healed.
 #[derive(Clone, Default)]
@@ -491,10 +466,12 @@ async fn a_redelivered_event_has_no_second_effect(flavour: Flavour) {
     fixture.wait_for_effects(1, Duration::from_secs(30)).await;
 
     // Publish the very same envelope again, straight to the broker.
-    let mut envelope = Envelope::default();
-    envelope.event_id = ids[0].clone();
-    envelope.r#type = "testsvc.thing.happened.v1".to_owned();
-    envelope.aggregate_id = "once".to_owned();
+    let envelope = Envelope {
+        event_id: ids[0].clone(),
+        r#type: "testsvc.thing.happened.v1".to_owned(),
+        aggregate_id: "once".to_owned(),
+        ..Default::default()
+    };
     let again = Outgoing {
         target: Target::Events,
         routing_key: envelope.r#type.clone(),

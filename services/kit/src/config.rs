@@ -71,6 +71,16 @@ impl Env {
         }
     }
 
+    /// Whether `name` is set to a non-empty value (exactly that name, no
+    /// scoping).
+    pub fn is_set(&self, name: &str) -> bool {
+        let value = match &self.overrides {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        };
+        value.is_some_and(|v| !v.trim().is_empty())
+    }
+
     /// Adds or replaces one value (only for maps built with [`Env::from_pairs`]
     /// or derived from the process environment by [`Env::with_overrides`]).
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {

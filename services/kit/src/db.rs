@@ -31,11 +31,8 @@ impl DatabaseSettings {
                 .required("DATABASE_URL", "a postgres:// or sqlite:// URL")
                 .unwrap_or_default(),
         };
-        if !url.is_empty()
-            && !(url.starts_with("postgres://")
-                || url.starts_with("postgresql://")
-                || url.starts_with("sqlite:"))
-        {
+        let supported = ["postgres://", "postgresql://", "sqlite:"];
+        if !url.is_empty() && !supported.iter().any(|scheme| url.starts_with(scheme)) {
             env.reject(
                 "DATABASE_URL",
                 "must start with postgres://, postgresql:// or sqlite:",
@@ -61,11 +58,23 @@ impl DatabaseSettings {
     }
 }
 
+/// Opens a pool; with `lazy`, no connection is made until first use, so a
+/// service can start (and answer liveness) while its database is still away.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(options(settings, false)).await
+}
+
+/// A pool that connects on first use.
+pub async fn connect_lazy(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(options(settings, true)).await
+}
+
+fn options(settings: &DatabaseSettings, lazy: bool) -> ConnectOptions {
+    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+
     let mut options = ConnectOptions::new(settings.url.clone());
-    // SQLite allows one writer at a time; a single connection avoids
-    // "database is locked" between our own connections, and WAL keeps reads
-    // from blocking behind it.
+    // SQLite allows one writer at a time: one connection avoids "database is
+    // locked" between our own connections.
     let max = if settings.is_sqlite() {
         1
     } else {
@@ -73,15 +82,19 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     };
     options
         .max_connections(max)
-        .min_connections(1)
+        .min_connections(if lazy { 0 } else { 1 })
         .acquire_timeout(settings.acquire_timeout)
-        .sqlx_logging(false);
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
-            .await?;
-    }
-    Ok(db)
+        .connect_lazy(lazy)
+        .sqlx_logging(false)
+        // Applied to every connection the pool opens, not just the first.
+        .map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
+    options
 }
 
 /// The key of the advisory lock that serialises migrations on PostgreSQL.

@@ -211,7 +211,8 @@ impl Probe for Echo {
 async fn the_layer_turns_tokens_into_principals_and_refuses_bad_ones() {
     let keys = TestKeys::generate();
     let verifier = verifier_for(&keys).await;
-    let server = GrpcServer::new("probe", ServerSettings::for_tests()).add(ProbeServer::new(Echo));
+    let server =
+        GrpcServer::new("probe", ServerSettings::for_tests()).with_service(ProbeServer::new(Echo));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();

@@ -1,1 +1,11 @@
-fn main() {}
+//! `inspraak-projects`: the projects service on its own, configured from the
+//! environment (see the README's configuration table).
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    inspraak_host::run_from_env(
+        inspraak_projects::ProjectsService,
+        inspraak_host::Defaults::default(),
+    )
+    .await
+}

@@ -24,11 +24,16 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::ConnectOptions as _;
+use sea_orm::sqlx::Connection as _;
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous,
+};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     DbErr, QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
@@ -50,10 +55,13 @@ const RECHECK_INTERVAL: Duration = Duration::from_millis(200);
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Headers added to a message the broker dead-letters after too many
-/// deliveries, so the dead-letter queue tells where and why it came from.
+/// deliveries, so the dead-letter queue tells where, why and when it came
+/// from: the ones the consumers' own dead-lettering writes (see
+/// `crate::dead_letter`), so a replay sends it back to its queue.
 const HEADER_QUEUE: &str = "x-inspraak-queue";
 const HEADER_ERROR: &str = "x-inspraak-error";
 const HEADER_ATTEMPTS: &str = "x-inspraak-attempts";
+const HEADER_DEAD_LETTERED_AT: &str = "x-inspraak-dead-lettered-at";
 const DELIVERY_LIMIT_REACHED: &str = "delivery limit reached";
 
 /// The store's schema, created on open. `AUTOINCREMENT` keeps message ids
@@ -101,6 +109,9 @@ struct Inner {
     /// One connection: SQLite has one writer anyway, and a single connection
     /// rules out "database is locked" between our own connections.
     db: DatabaseConnection,
+    /// For an in-memory store, a connection that is never used and only
+    /// keeps the database alive (see [`connect`]).
+    _keeper: Option<Mutex<SqliteConnection>>,
     /// Wakes the consumers waiting on a queue, by queue name.
     wakers: Mutex<HashMap<String, Arc<Notify>>>,
     /// The id the next subscription gets; ids only grow.
@@ -132,7 +143,7 @@ impl EmbeddedBroker {
     /// to their queues, marked redelivered, as RabbitMQ does when a
     /// consumer's connection drops.
     pub async fn open(url: &str) -> Result<Self, BrokerError> {
-        let db = connect(url).await?;
+        let (db, keeper) = connect(url).await?;
         db.execute_unprepared(SCHEMA)
             .await
             .map_err(db_err("creating the queue store's tables"))?;
@@ -156,6 +167,7 @@ impl EmbeddedBroker {
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
+                _keeper: keeper,
                 wakers: Mutex::new(HashMap::new()),
                 next_subscription: AtomicI64::new(1),
                 dead_below,
@@ -765,16 +777,49 @@ impl Router {
     }
 }
 
-/// Connects to the store with one long-lived connection: an in-memory
-/// database lives only as long as its connection, so the pool must never
-/// retire it. The pragmas are connection options, so they would also apply
-/// to a replacement connection.
-async fn connect(url: &str) -> Result<DatabaseConnection, BrokerError> {
+/// Connects to the store with a pool of one connection, creating the
+/// database file's directory if needed. The pragmas are connection options,
+/// so they also apply to a connection the pool opens to replace one it
+/// closed (sqlx may close a connection whose query was cancelled half-way,
+/// which happens when a consumer stops waiting).
+///
+/// An in-memory database lives only as long as some connection to it, so
+/// for one the store also opens a keeper connection outside the pool that
+/// keeps it alive while the pool replaces its connection.
+async fn connect(
+    url: &str,
+) -> Result<(DatabaseConnection, Option<Mutex<SqliteConnection>>), BrokerError> {
     if !url.starts_with("sqlite:") {
         return Err(BrokerError::Protocol(
             "the embedded broker's store needs a sqlite: URL".to_owned(),
         ));
     }
+    let sqlite = SqliteConnectOptions::from_str(url)
+        .map_err(|error| {
+            BrokerError::Protocol(format!(
+                "the embedded broker's store URL is invalid: {error}"
+            ))
+        })?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .disable_statement_logging();
+    let in_memory = is_in_memory(url);
+    if !in_memory {
+        create_parent_dir(sqlite.get_filename())?;
+    }
+    let keeper = if in_memory {
+        let connection = SqliteConnection::connect_with(&sqlite)
+            .await
+            .map_err(|error| {
+                BrokerError::Connection(format!(
+                    "embedded broker store, opening the in-memory database: {error}"
+                ))
+            })?;
+        Some(Mutex::new(connection))
+    } else {
+        None
+    };
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(1)
@@ -782,15 +827,39 @@ async fn connect(url: &str) -> Result<DatabaseConnection, BrokerError> {
         .idle_timeout(None::<Duration>)
         .max_lifetime(None::<Duration>)
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|sqlite| {
-            sqlite
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(BUSY_TIMEOUT)
-        });
-    Database::connect(options)
+        // Our options rather than sea-orm's own parse of the URL: parsing
+        // `sqlite::memory:` again would name a different in-memory database
+        // than the keeper's.
+        .map_sqlx_sqlite_opts(move |_| sqlite.clone());
+    let db = Database::connect(options)
         .await
-        .map_err(db_err("opening the embedded broker's store"))
+        .map_err(db_err("opening the embedded broker's store"))?;
+    Ok((db, keeper))
+}
+
+/// Creates the directory of the database file (SQLite creates the file, not
+/// its directory).
+fn create_parent_dir(file: &std::path::Path) -> Result<(), BrokerError> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
+            .map_err(|error| {
+                BrokerError::Connection(format!(
+                    "embedded broker store, creating the directory {}: {error}",
+                    dir.display()
+                ))
+            }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `url` names an in-memory database, as sqlx reads it
+/// (`sqlite::memory:`, `sqlite://:memory:` or `mode=memory`).
+fn is_in_memory(url: &str) -> bool {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    database == ":memory:" || params.split('&').any(|param| param == "mode=memory")
 }
 
 /// Stores each message of `batch` in every queue it reaches; returns those
@@ -993,6 +1062,10 @@ async fn dead_letter(
     headers.insert(
         HEADER_ATTEMPTS.to_owned(),
         message.delivery_count.to_string(),
+    );
+    headers.insert(
+        HEADER_DEAD_LETTERED_AT.to_owned(),
+        chrono::Utc::now().to_rfc3339(),
     );
     insert_row(
         txn,
@@ -1269,6 +1342,15 @@ mod tests {
         );
     }
 
+    #[test]
+    fn recognises_in_memory_urls() {
+        assert!(is_in_memory("sqlite::memory:"));
+        assert!(is_in_memory("sqlite://:memory:"));
+        assert!(is_in_memory("sqlite://bus?mode=memory&cache=shared"));
+        assert!(!is_in_memory("sqlite://data/bus.db?mode=rwc"));
+        assert!(!is_in_memory("sqlite:///tmp/memory.db"));
+    }
+
     #[tokio::test]
     async fn routes_by_topic_patterns() {
         let broker = memory_broker().await;
@@ -1540,6 +1622,10 @@ mod tests {
             Some(DELIVERY_LIMIT_REACHED)
         );
         assert_eq!(headers.get(HEADER_ATTEMPTS).map(String::as_str), Some("2"));
+        let at = headers
+            .get(HEADER_DEAD_LETTERED_AT)
+            .expect("dead-lettered at");
+        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
         assert_eq!(
             headers.get("traceparent").map(String::as_str),
             Some("00-abc-def-01")
@@ -1679,14 +1765,16 @@ mod tests {
 
     #[tokio::test]
     async fn reopening_returns_unacked_messages() {
-        let path = std::env::temp_dir().join(format!(
-            "inspraak-bus-embedded-{}-{}.db",
+        let dir = std::env::temp_dir().join(format!(
+            "inspraak-bus-embedded-{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())
                 .unwrap_or_default()
         ));
+        // A directory that does not exist yet: opening creates it.
+        let path = dir.join("store").join("bus.db");
         let url = format!("sqlite://{}?mode=rwc", path.display());
         {
             let broker = EmbeddedBroker::open(&url).await.expect("open");
@@ -1716,8 +1804,6 @@ mod tests {
         assert!(!second.redelivered);
         drop((first, second, subscription, broker));
 
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -188,7 +188,10 @@ impl Broker {
     /// unacknowledged deliveries.
     pub async fn subscribe(&self, queue: &str, prefetch: u16) -> Result<Subscription, BrokerError> {
         match self {
-            Self::Amqp(b) => b.subscribe(queue, prefetch).await.map(Subscription::Amqp),
+            Self::Amqp(b) => b
+                .subscribe(queue, prefetch)
+                .await
+                .map(|s| Subscription::Amqp(Box::new(s))),
             Self::Embedded(b) => b
                 .subscribe(queue, prefetch)
                 .await
@@ -231,7 +234,7 @@ impl Broker {
 
 /// A stream of deliveries from one queue.
 pub enum Subscription {
-    Amqp(amqp::AmqpSubscription),
+    Amqp(Box<amqp::AmqpSubscription>),
     Embedded(embedded::EmbeddedSubscription),
 }
 

@@ -128,7 +128,7 @@ impl GrpcServer {
     }
 
     /// Adds one of the service's own gRPC services (apply [`limited!`] first).
-    pub fn add<S>(mut self, service: S) -> Self
+    pub fn with_service<S>(mut self, service: S) -> Self
     where
         S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
             + NamedService

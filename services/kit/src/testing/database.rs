@@ -17,8 +17,32 @@ enum Kind {
 impl TestDatabase {
     /// A fresh database on the test PostgreSQL server.
     pub async fn postgres() -> Self {
+        let database = Self::postgres_pending();
+        database.create().await;
+        database
+    }
+
+    /// A name for a database on the test PostgreSQL server that does not
+    /// exist until [`TestDatabase::create`] (a service started before its
+    /// database).
+    pub fn postgres_pending() -> Self {
         let admin_url = super::postgres_admin_url();
         let name = super::unique("inspraak_test_");
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base)
+            .to_owned();
+        Self {
+            url: format!("{base}/{name}"),
+            kind: Kind::Postgres { admin_url, name },
+        }
+    }
+
+    /// Creates a PostgreSQL test database (SQLite files create themselves).
+    pub async fn create(&self) {
+        let Kind::Postgres { admin_url, name } = &self.kind else {
+            return;
+        };
         let admin = connect(&DatabaseSettings::new(admin_url.clone()))
             .await
             .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin_url}: {e}"));
@@ -27,13 +51,6 @@ impl TestDatabase {
             .await
             .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
         let _ = admin.close().await;
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base);
-        Self {
-            url: format!("{base}/{name}"),
-            kind: Kind::Postgres { admin_url, name },
-        }
     }
 
     /// A fresh SQLite file in the temporary directory.

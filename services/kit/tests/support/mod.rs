@@ -35,7 +35,8 @@ pub struct Running {
 
 /// Starts the probe service on port 0 with the runtime's server.
 pub async fn start(name: &str) -> Running {
-    let server = GrpcServer::new(name, ServerSettings::for_tests()).add(ProbeServer::new(Sleeper));
+    let server =
+        GrpcServer::new(name, ServerSettings::for_tests()).with_service(ProbeServer::new(Sleeper));
     let readiness = server.readiness();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

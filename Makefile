@@ -1,0 +1,44 @@
+# Inspraak: one target per thing a person does.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Where the tests find their servers (each test makes its own database,
+# exchange and queues there and removes them afterwards).
+export INSPRAAK_TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
+export INSPRAAK_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
+
+# Link with mold when it is installed: it saves most of the link time of the
+# test binaries on small machines. Decided when the recipe runs, since
+# `make test` may have just installed it.
+CARGO := scripts/cargo
+
+.PHONY: help run test lint fmt build test-services clean
+
+help:
+	@echo "make run    - the whole platform in one process (release build, SQLite under ./data)"
+	@echo "make test   - make sure PostgreSQL and RabbitMQ run, then the whole test suite"
+	@echo "make lint   - rustfmt and clippy, warnings are errors"
+	@echo "make fmt    - format the code"
+
+run:
+	$(CARGO) run --release -p inspraak -- all
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+test: test-services
+	$(CARGO) nextest run --workspace --no-fail-fast
+
+test-services:
+	scripts/test-services.sh
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf data

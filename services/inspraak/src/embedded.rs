@@ -1,0 +1,197 @@
+//! The embedded platform: all four services in one process.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use inspraak_bus::broker::{Broker, EmbeddedBroker};
+use inspraak_contributions::ContributionsService;
+use inspraak_host::{Defaults, Running, ServiceApp, ServiceConfig};
+use inspraak_identity::IdentityService;
+use inspraak_kit::Clock;
+use inspraak_kit::config::{ConfigErrors, Env};
+use inspraak_kit::telemetry::{Telemetry, TelemetrySettings};
+use inspraak_notifications::NotificationsService;
+use inspraak_projects::ProjectsService;
+use tokio_util::sync::CancellationToken;
+
+/// Where the embedded platform keeps its files (`INSPRAAK_DATA_DIR`).
+fn data_dir(env: &mut Env) -> PathBuf {
+    env.or("INSPRAAK_DATA_DIR", PathBuf::from("data"), "a directory")
+}
+
+fn sqlite_url(dir: &std::path::Path, file: &str) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join(file).display())
+}
+
+/// Each service's defaults: its own SQLite file, the shared bus store, a
+/// port of its own on the loopback interface, and identity on this host for
+/// token verification. Every default can still be overridden with the
+/// service's prefix, e.g. `PROJECTS_GRPC_ADDR` or `CONTRIBUTIONS_DATABASE_URL`.
+fn config<A: ServiceApp>(base: &Env, dir: &std::path::Path) -> Result<ServiceConfig, ConfigErrors> {
+    let mut env = base.clone();
+    // An unprefixed GRPC_ADDR would put all four services on one port.
+    let addr = format!("{}_GRPC_ADDR", A::NAME.to_uppercase());
+    if !env.is_set(&addr) {
+        env.set(addr, format!("127.0.0.1:{}", A::DEFAULT_PORT));
+    }
+    ServiceConfig::from_env(
+        &env,
+        A::NAME,
+        A::DEFAULT_PORT,
+        Defaults {
+            database_url: Some(sqlite_url(dir, &format!("{}.db", A::NAME))),
+            bus_url: Some(sqlite_url(dir, "bus.db")),
+            identity_url: Some(format!(
+                "http://127.0.0.1:{}",
+                IdentityService::DEFAULT_PORT
+            )),
+        },
+    )
+}
+
+pub async fn run() -> ExitCode {
+    // A snapshot of the process environment that per-service defaults can be
+    // added to.
+    let env = Env::with_overrides(std::iter::empty::<(String, String)>());
+    let mut own = env.clone();
+    let dir = data_dir(&mut own);
+    let telemetry_settings = TelemetrySettings::from_env(&mut own, "inspraak");
+    let configs = (
+        config::<IdentityService>(&env, &dir),
+        config::<ProjectsService>(&env, &dir),
+        config::<ContributionsService>(&env, &dir),
+        config::<NotificationsService>(&env, &dir),
+    );
+    let (identity, projects, contributions, notifications) = match (configs, own.finish()) {
+        ((Ok(a), Ok(b), Ok(c), Ok(d)), Ok(())) => (a, b, c, d),
+        ((a, b, c, d), own) => {
+            let mut problems = Vec::new();
+            for result in [a.err(), b.err(), c.err(), d.err(), own.err()]
+                .into_iter()
+                .flatten()
+            {
+                problems.extend(result.0);
+            }
+            problems.dedup();
+            eprint!("inspraak all: {}", ConfigErrors(problems));
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(error) = std::fs::create_dir_all(&dir) {
+        eprintln!("inspraak all: cannot create {}: {error}", dir.display());
+        return ExitCode::FAILURE;
+    }
+    let telemetry = match Telemetry::init(&telemetry_settings) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("inspraak all: cannot start telemetry: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = serve_all(identity, projects, contributions, notifications).await;
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    code
+}
+
+async fn serve_all(
+    identity: ServiceConfig,
+    projects: ServiceConfig,
+    contributions: ServiceConfig,
+    notifications: ServiceConfig,
+) -> ExitCode {
+    let shutdown = CancellationToken::new();
+    if let Err(error) = inspraak_kit::shutdown::cancel_on_signal(shutdown.clone()) {
+        tracing::error!(%error, "cannot install signal handlers");
+        return ExitCode::FAILURE;
+    }
+    // One embedded broker for the four services, so a commit in one wakes the
+    // consumers of another at once.
+    let shared = match &identity.bus.url {
+        inspraak_bus::BrokerUrl::Embedded(url) => match EmbeddedBroker::open(url).await {
+            Ok(broker) => Some(Broker::Embedded(broker)),
+            Err(error) => {
+                tracing::error!(%error, "cannot open the embedded broker");
+                return ExitCode::FAILURE;
+            }
+        },
+        inspraak_bus::BrokerUrl::Amqp(_) => None,
+    };
+    let clock = Clock::system();
+    let started = async {
+        Ok::<_, inspraak_host::HostError>([
+            start(IdentityService, identity, &clock, &shutdown, &shared).await?,
+            start(ProjectsService, projects, &clock, &shutdown, &shared).await?,
+            start(
+                ContributionsService,
+                contributions,
+                &clock,
+                &shutdown,
+                &shared,
+            )
+            .await?,
+            start(
+                NotificationsService,
+                notifications,
+                &clock,
+                &shutdown,
+                &shared,
+            )
+            .await?,
+        ])
+    };
+    let running = match started.await {
+        Ok(running) => running,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the platform");
+            shutdown.cancel();
+            return ExitCode::FAILURE;
+        }
+    };
+    for (name, service) in ["identity", "projects", "contributions", "notifications"]
+        .iter()
+        .zip(&running)
+    {
+        tracing::info!(service = name, addr = %service.addr, "listening");
+    }
+    let mut code = ExitCode::SUCCESS;
+    for service in running {
+        match service.stopped.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::error!(%error, "a service stopped with an error");
+                shutdown.cancel();
+                code = ExitCode::FAILURE;
+            }
+            Err(error) => {
+                tracing::error!(%error, "a service crashed");
+                shutdown.cancel();
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    code
+}
+
+async fn start<A: ServiceApp>(
+    app: A,
+    config: ServiceConfig,
+    clock: &Clock,
+    shutdown: &CancellationToken,
+    shared: &Option<Broker>,
+) -> Result<Running, inspraak_host::HostError> {
+    let listener = tokio::net::TcpListener::bind(config.grpc.addr)
+        .await
+        .map_err(|source| inspraak_host::HostError::Bind {
+            addr: config.grpc.addr,
+            source,
+        })?;
+    inspraak_host::start_on(
+        app,
+        config,
+        listener,
+        clock.clone(),
+        shutdown.clone(),
+        shared.clone(),
+    )
+    .await
+}

@@ -1,0 +1,130 @@
+//! Every service, started for real on PostgreSQL and RabbitMQ, answers
+//! liveness at once and readiness only once its migrations ran and its
+//! database and broker are reachable.
+
+use std::time::Duration;
+
+use inspraak_contributions::ContributionsService;
+use inspraak_host::ServiceApp;
+use inspraak_identity::IdentityService;
+use inspraak_kit::grpc::Condition;
+use inspraak_kit::testing::{TestDatabase, amqp_url};
+use inspraak_notifications::NotificationsService;
+use inspraak_projects::ProjectsService;
+use inspraak_tests::{TestService, channel, health, wait_for_health};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+async fn listed_services(addr: std::net::SocketAddr) -> Vec<String> {
+    let mut client = ServerReflectionClient::new(channel(addr).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("reflection answers")
+        .into_inner();
+    let answer = answers
+        .message()
+        .await
+        .expect("a message")
+        .expect("not empty");
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("unexpected reflection answer {answer:?}");
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    names
+}
+
+async fn becomes_ready<A: ServiceApp>(app: A, api: &str) {
+    let service = TestService::start(app, TestDatabase::postgres().await, &amqp_url()).await;
+    let addr = service.addr();
+    assert_eq!(
+        health(addr, "").await,
+        ServingStatus::Serving,
+        "liveness answers at once"
+    );
+    wait_for_health(
+        addr,
+        A::NAME,
+        ServingStatus::Serving,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(
+        listed_services(addr).await,
+        ["grpc.health.v1.Health", "inspraak.bus.v1.DeadLetters", api]
+    );
+    service.stop(&format!("{}.dlq", A::NAME)).await;
+}
+
+#[tokio::test]
+async fn identity_becomes_ready() {
+    becomes_ready(IdentityService, "inspraak.identity.v1.Identity").await;
+}
+
+#[tokio::test]
+async fn projects_becomes_ready() {
+    becomes_ready(ProjectsService, "inspraak.projects.v1.Projects").await;
+}
+
+#[tokio::test]
+async fn contributions_becomes_ready() {
+    becomes_ready(
+        ContributionsService,
+        "inspraak.contributions.v1.Contributions",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn notifications_becomes_ready() {
+    becomes_ready(
+        NotificationsService,
+        "inspraak.notifications.v1.Notifications",
+    )
+    .await;
+}
+
+/// The database does not exist yet and the broker is unreachable: alive, not
+/// ready. Once the database appears, migrations run and only the broker is
+/// missing.
+#[tokio::test]
+async fn readiness_waits_for_database_migrations_and_broker() {
+    let missing = TestDatabase::postgres_pending();
+    let unreachable_broker = "amqp://guest:guest@127.0.0.1:1/%2f";
+    let service = TestService::start(ProjectsService, missing, unreachable_broker).await;
+    let addr = service.addr();
+
+    assert_eq!(health(addr, "").await, ServingStatus::Serving);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(health(addr, "projects").await, ServingStatus::NotServing);
+    let unmet = service.running.readiness.unmet();
+    assert!(
+        unmet.contains(&Condition::Migrated) && unmet.contains(&Condition::Broker),
+        "{unmet:?}"
+    );
+
+    service.database.create().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while service.running.readiness.unmet() != [Condition::Broker] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "migrations never ran: {:?}",
+            service.running.readiness.unmet()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        health(addr, "projects").await,
+        ServingStatus::NotServing,
+        "still no broker"
+    );
+    service.stop("projects.dlq").await;
+}
