@@ -223,7 +223,8 @@ impl Fixture {
         self.shutdown.cancel();
         tokio::time::sleep(Duration::from_millis(200)).await;
         if let Flavour::Rabbit = self.flavour {
-            delete_rabbit_objects(
+            inspraak_bus::testing::delete_rabbit_objects(
+                &amqp_url(),
                 &self.exchange,
                 &[self.bus.queue_name("events"), self.bus.dead_letter_queue()],
             )

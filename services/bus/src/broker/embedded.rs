@@ -54,14 +54,9 @@ const RECHECK_INTERVAL: Duration = Duration::from_millis(200);
 /// failing with SQLITE_BUSY (only tools opening the file alongside us).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Headers added to a message the broker dead-letters after too many
-/// deliveries, so the dead-letter queue tells where, why and when it came
-/// from: the ones the consumers' own dead-lettering writes (see
-/// `crate::dead_letter`), so a replay sends it back to its queue.
-const HEADER_QUEUE: &str = "x-inspraak-queue";
-const HEADER_ERROR: &str = "x-inspraak-error";
-const HEADER_ATTEMPTS: &str = "x-inspraak-attempts";
-const HEADER_DEAD_LETTERED_AT: &str = "x-inspraak-dead-lettered-at";
+/// Why the broker itself dead-lettered a message (with the same marks the
+/// consumers' own dead-lettering writes, see `crate::dead_letter`, so a replay
+/// sends it back to its queue).
 const DELIVERY_LIMIT_REACHED: &str = "delivery limit reached";
 
 /// The store's schema, created on open. `AUTOINCREMENT` keeps message ids
@@ -1057,15 +1052,14 @@ async fn dead_letter(
         return Ok(None);
     }
     let mut headers = message.headers.clone();
-    headers.insert(HEADER_QUEUE.to_owned(), queue.to_owned());
-    headers.insert(HEADER_ERROR.to_owned(), DELIVERY_LIMIT_REACHED.to_owned());
-    headers.insert(
-        HEADER_ATTEMPTS.to_owned(),
-        message.delivery_count.to_string(),
-    );
-    headers.insert(
-        HEADER_DEAD_LETTERED_AT.to_owned(),
-        chrono::Utc::now().to_rfc3339(),
+    crate::dead_letter::mark(
+        &mut headers,
+        &crate::dead_letter::DeadLetterInfo {
+            queue: queue.to_owned(),
+            error: DELIVERY_LIMIT_REACHED.to_owned(),
+            attempts: u32::try_from(message.delivery_count).unwrap_or(u32::MAX),
+            at: chrono::Utc::now(),
+        },
     );
     insert_row(
         txn,
@@ -1616,16 +1610,10 @@ mod tests {
         assert_eq!(total, 1);
         let headers = &dead[0].headers;
         assert_eq!(dead[0].message_id, "m1");
-        assert_eq!(headers.get(HEADER_QUEUE).map(String::as_str), Some("q"));
-        assert_eq!(
-            headers.get(HEADER_ERROR).map(String::as_str),
-            Some(DELIVERY_LIMIT_REACHED)
-        );
-        assert_eq!(headers.get(HEADER_ATTEMPTS).map(String::as_str), Some("2"));
-        let at = headers
-            .get(HEADER_DEAD_LETTERED_AT)
-            .expect("dead-lettered at");
-        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+        let info = crate::dead_letter::read(headers).expect("dead-letter marks");
+        assert_eq!(info.queue, "q");
+        assert_eq!(info.error, DELIVERY_LIMIT_REACHED);
+        assert_eq!(info.attempts, 2);
         assert_eq!(
             headers.get("traceparent").map(String::as_str),
             Some("00-abc-def-01")
