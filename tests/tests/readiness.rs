@@ -128,3 +128,41 @@ async fn readiness_waits_for_database_migrations_and_broker() {
     );
     service.stop("projects.dlq").await;
 }
+
+/// The broker drops the service's connection: the service stays up and comes
+/// back to SERVING by itself once it has reconnected.
+#[tokio::test]
+async fn readiness_comes_back_after_the_broker_drops_the_connection() {
+    let service = TestService::start(
+        ContributionsService,
+        TestDatabase::postgres().await,
+        &amqp_url(),
+    )
+    .await;
+    let addr = service.addr();
+    wait_for_health(
+        addr,
+        "contributions",
+        ServingStatus::Serving,
+        Duration::from_secs(20),
+    )
+    .await;
+
+    let mut connected = service.running.context.bus.broker().connected();
+    inspraak_bus::testing::cut_broker_connections(&service.queue_prefix).await;
+    // The connection loss is seen...
+    tokio::time::timeout(Duration::from_secs(10), connected.wait_for(|up| !*up))
+        .await
+        .expect("the lost connection is noticed")
+        .expect("the broker handle lives");
+    // ...and repaired without anyone calling.
+    wait_for_health(
+        addr,
+        "contributions",
+        ServingStatus::Serving,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(health(addr, "").await, ServingStatus::Serving);
+    service.stop("contributions.dlq").await;
+}

@@ -1,4 +1,5 @@
-//! Test support: removing what a test declared on the shared RabbitMQ.
+//! Test support on the shared RabbitMQ: cutting a test's connections, and
+//! removing what it declared.
 
 /// Deletes `queues` and `exchange` from the broker at `amqp_url`, ignoring
 /// what is already gone.
@@ -25,4 +26,43 @@ pub async fn delete_rabbit_objects(amqp_url: &str, exchange: &str, queues: &[Str
             .await;
     }
     let _ = connection.close(200, "cleanup".into()).await;
+}
+
+/// Closes, on the broker's side, every AMQP connection whose name contains
+/// `fragment` (the test's queue prefix), as a broker restart or a network
+/// fault would. Fails if there is none.
+pub async fn cut_broker_connections(fragment: &str) {
+    let listing = tokio::process::Command::new("rabbitmqctl")
+        .args([
+            "list_connections",
+            "pid",
+            "client_properties",
+            "-q",
+            "--no-table-headers",
+        ])
+        .output()
+        .await
+        .expect("rabbitmqctl runs");
+    let text = String::from_utf8_lossy(&listing.stdout);
+    let pids: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains(fragment))
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(
+        !pids.is_empty(),
+        "no connection named {fragment} to cut in:\n{text}"
+    );
+    for pid in pids {
+        let closed = tokio::process::Command::new("rabbitmqctl")
+            .args(["close_connection", pid, "fault injected by test"])
+            .output()
+            .await
+            .expect("rabbitmqctl runs");
+        assert!(
+            closed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&closed.stderr)
+        );
+    }
 }

@@ -179,32 +179,7 @@ impl Fixture {
         match (self.flavour, self.bus.broker()) {
             (Flavour::Embedded, Broker::Embedded(embedded)) => embedded.disconnect_all(),
             (Flavour::Rabbit, _) => {
-                let listing = tokio::process::Command::new("rabbitmqctl")
-                    .args([
-                        "list_connections",
-                        "pid",
-                        "client_properties",
-                        "-q",
-                        "--no-table-headers",
-                    ])
-                    .output()
-                    .await
-                    .expect("rabbitmqctl");
-                let text = String::from_utf8_lossy(&listing.stdout);
-                let pids: Vec<&str> = text
-                    .lines()
-                    .filter(|line| line.contains(&self.prefix))
-                    .filter_map(|line| line.split_whitespace().next())
-                    .collect();
-                assert!(!pids.is_empty(), "no connection of ours to cut in:\n{text}");
-                for pid in pids {
-                    let closed = tokio::process::Command::new("rabbitmqctl")
-                        .args(["close_connection", pid, "fault injected by test"])
-                        .status()
-                        .await
-                        .expect("rabbitmqctl");
-                    assert!(closed.success());
-                }
+                inspraak_bus::testing::cut_broker_connections(&self.prefix).await
             }
             _ => unreachable!("fixture flavour and broker disagree"),
         }
