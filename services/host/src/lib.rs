@@ -136,7 +136,7 @@ pub async fn start_on<A: ServiceApp>(
                 KeySource::identity(url).map_err(|e| HostError::Identity(format!("{url}: {e}")))?;
             AuthLayer::new(TokenVerifier::new(
                 config.auth.verifier.clone(),
-                PublicKeys::new(source, Duration::from_secs(10)),
+                PublicKeys::new(source, Duration::from_secs(1)),
                 clock,
             ))
         }

@@ -255,3 +255,50 @@ async fn the_layer_turns_tokens_into_principals_and_refuses_bad_ones() {
     shutdown.cancel();
     serving.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_new_signing_key_is_fetched_when_a_token_names_it() {
+    let old = TestKeys::generate();
+    let new = TestKeys::generate();
+    let jwks = inspraak_kit::testing::RotatingJwks::default();
+    jwks.set(vec![old.jwk()]);
+    let addr = jwks.serve().await;
+    let verifier = TokenVerifier::new(
+        VerifierSettings::default(),
+        PublicKeys::new(
+            KeySource::identity(&format!("http://{addr}")).unwrap(),
+            Duration::from_millis(200),
+        ),
+        Clock::system(),
+    );
+    assert!(verifier.verify(&old.token("p", &[])).await.is_ok());
+
+    // Identity rotates: the new key signs, the old one still verifies.
+    jwks.set(vec![new.jwk(), old.jwk()]);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(
+        verifier.verify(&new.token("p", &[])).await.is_ok(),
+        "the unknown kid triggered a fetch"
+    );
+    assert!(verifier.verify(&old.token("p", &[])).await.is_ok());
+
+    // A burst of tokens naming keys nobody published costs one fetch at most
+    // per interval, and each is refused.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let fetched_before = jwks.fetches();
+    let burst = std::time::Instant::now();
+    for _ in 0..20 {
+        let forged = TestKeys::generate();
+        assert!(matches!(
+            verifier.verify(&forged.token("p", &[])).await,
+            Err(AuthError::UnknownKey(_))
+        ));
+    }
+    let intervals = burst.elapsed().as_millis() / 200 + 1;
+    assert!(
+        (jwks.fetches() - fetched_before) as u128 <= intervals,
+        "{} fetches for 20 forged tokens in {:?}",
+        jwks.fetches() - fetched_before,
+        burst.elapsed()
+    );
+}

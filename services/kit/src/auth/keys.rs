@@ -54,6 +54,12 @@ pub(super) struct VerificationKey {
     pub verify_until: Option<DateTime<Utc>>,
 }
 
+#[derive(Default)]
+struct KeySet {
+    by_kid: HashMap<String, VerificationKey>,
+    fetched_at: Option<Instant>,
+}
+
 /// A shared, cheaply cloned cache of verification keys by `kid`.
 #[derive(Clone)]
 pub struct PublicKeys {
@@ -62,7 +68,7 @@ pub struct PublicKeys {
 
 struct Inner {
     source: KeySource,
-    keys: RwLock<HashMap<String, VerificationKey>>,
+    keys: RwLock<KeySet>,
     /// When the keys were last fetched; held across the fetch so that a burst
     /// of tokens with a new `kid` causes one fetch, not one per request.
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
@@ -71,12 +77,17 @@ struct Inner {
     min_refresh_interval: Duration,
 }
 
+/// Keys older than this are fetched again on next use, so a key identity
+/// withdrew (a compromised one) stops verifying within this time, not at the
+/// next restart.
+const MAX_KEY_AGE: Duration = Duration::from_secs(300);
+
 impl PublicKeys {
     pub fn new(source: KeySource, min_refresh_interval: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
                 source,
-                keys: RwLock::new(HashMap::new()),
+                keys: RwLock::new(KeySet::default()),
                 last_refresh: tokio::sync::Mutex::new(None),
                 min_refresh_interval,
             }),
@@ -84,6 +95,12 @@ impl PublicKeys {
     }
 
     pub(super) async fn get(&self, kid: &str) -> Result<VerificationKey, AuthError> {
+        if self.is_stale().await
+            && let Err(error) = self.refresh_unless_recent().await
+        {
+            // Identity is away: the keys we have are better than none.
+            tracing::warn!(%error, "could not refresh the signing keys; using the cached ones");
+        }
         if let Some(key) = self.cached(kid) {
             return Ok(key);
         }
@@ -92,11 +109,21 @@ impl PublicKeys {
             .ok_or_else(|| AuthError::UnknownKey(kid.to_owned()))
     }
 
+    async fn is_stale(&self) -> bool {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .fetched_at
+            .is_some_and(|at| at.elapsed() > MAX_KEY_AGE)
+    }
+
     fn cached(&self, kid: &str) -> Option<VerificationKey> {
         self.inner
             .keys
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .by_kid
             .get(kid)
             .cloned()
     }
@@ -124,7 +151,10 @@ impl PublicKeys {
             .inner
             .keys
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = KeySet {
+            by_kid: fresh,
+            fetched_at: Some(Instant::now()),
+        };
         *last = Some(Instant::now());
         Ok(())
     }

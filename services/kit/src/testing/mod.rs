@@ -11,7 +11,7 @@ mod database;
 mod tokens;
 
 pub use database::TestDatabase;
-pub use tokens::{TestKeys, serve_jwks};
+pub use tokens::{RotatingJwks, TestKeys, serve_jwks};
 
 /// `prefix` plus a short random suffix: names for databases, queues and
 /// exchanges that no other test (or test run) uses.

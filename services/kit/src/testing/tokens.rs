@@ -2,6 +2,8 @@
 //! identity.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -84,31 +86,58 @@ impl TestKeys {
     }
 }
 
-struct FixedJwks(Vec<Jwk>);
+/// Serves `keys` through the real `SigningKeys` RPC on a free port, for as
+/// long as the test runs.
+pub async fn serve_jwks(keys: Vec<Jwk>) -> SocketAddr {
+    let jwks = RotatingJwks::default();
+    jwks.set(keys);
+    jwks.serve().await
+}
+
+/// A JWKS whose keys a test can change while it is served (key rotation).
+#[derive(Clone, Default)]
+pub struct RotatingJwks {
+    keys: Arc<RwLock<Vec<Jwk>>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl RotatingJwks {
+    pub fn set(&self, keys: Vec<Jwk>) {
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+    }
+
+    /// How many times the keys were fetched.
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// Serves the keys through the real `SigningKeys` RPC on a free port.
+    pub async fn serve(&self) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(SigningKeysServer::new(self.clone()))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        addr
+    }
+}
 
 #[tonic::async_trait]
-impl SigningKeys for FixedJwks {
+impl SigningKeys for RotatingJwks {
     async fn get_jwks(
         &self,
         _: Request<GetJwksRequest>,
     ) -> Result<Response<GetJwksResponse>, Status> {
-        Ok(Response::new(GetJwksResponse {
-            keys: self.0.clone(),
-        }))
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        let keys = self
+            .keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Ok(Response::new(GetJwksResponse { keys }))
     }
-}
-
-/// Serves `keys` through the real `SigningKeys` RPC on a free port, for as
-/// long as the test runs.
-pub async fn serve_jwks(keys: Vec<Jwk>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a free port");
-    let addr = listener.local_addr().expect("local address");
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(SigningKeysServer::new(FixedJwks(keys)))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    addr
 }
