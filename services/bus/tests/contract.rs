@@ -496,6 +496,21 @@ async fn unroutable_events_stay_in_the_outbox(flavour: Flavour) {
     fixture.cleanup().await;
 }
 
+/// The relay publishes right after a commit, not at its next poll: with a
+/// poll interval of a minute, an event still arrives within seconds.
+async fn a_commit_wakes_the_relay(flavour: Flavour) {
+    let mut fixture = Fixture::new(flavour, 3).await;
+    let mut settings = fixture.bus.settings().clone();
+    settings.relay.poll_interval = Duration::from_secs(60);
+    fixture.bus = Bus::with_broker("testsvc", fixture.bus.broker().clone(), settings);
+    fixture.start(Recorder::default()).await;
+    // Let the relay's first (empty) round pass, so it sleeps on its interval.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    fixture.write_events(1, 1, "prompt").await;
+    fixture.wait_for_effects(1, Duration::from_secs(10)).await;
+    fixture.cleanup().await;
+}
+
 macro_rules! on_both_brokers {
     ($($scenario:ident),* $(,)?) => {
         mod rabbitmq_postgres {
@@ -522,4 +537,5 @@ on_both_brokers!(
     failing_events_are_dead_lettered_and_replayed,
     a_redelivered_event_has_no_second_effect,
     unroutable_events_stay_in_the_outbox,
+    a_commit_wakes_the_relay,
 );

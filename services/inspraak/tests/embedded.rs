@@ -24,8 +24,9 @@ async fn all_starts_the_four_services_and_stops_on_sigterm() {
     command
         .arg("all")
         .env("INSPRAAK_DATA_DIR", &data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .env("RUST_LOG", "info")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
     for (service, port) in SERVICES.iter().zip(&ports) {
@@ -76,10 +77,25 @@ async fn all_starts_the_four_services_and_stops_on_sigterm() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(15), platform.wait())
+    let output = tokio::time::timeout(Duration::from_secs(15), platform.wait_with_output())
         .await
         .expect("stops within the drain timeout")
         .unwrap();
-    assert!(status.success(), "exit status {status:?}");
+    assert!(output.status.success(), "exit status {:?}", output.status);
+
+    // LOG_FORMAT=json: every line is one JSON object with a level and a message.
+    let logs = String::from_utf8(output.stdout).expect("UTF-8 logs");
+    let mut lines = 0;
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            entry["level"].is_string() && entry["message"].is_string(),
+            "{line}"
+        );
+        lines += 1;
+    }
+    assert!(logs.contains("SIGTERM received"), "the shutdown is logged");
+    assert!(lines >= 8, "only {lines} log lines");
     let _ = std::fs::remove_dir_all(&data);
 }
