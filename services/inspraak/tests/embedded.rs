@@ -38,7 +38,7 @@ async fn all_starts_the_four_services_and_stops_on_sigterm() {
     // Token verification in the embedded platform asks identity on this host.
     command.env("IDENTITY_URL", format!("http://127.0.0.1:{}", ports[0]));
     let started = Instant::now();
-    let mut platform = command.spawn().expect("start inspraak all");
+    let platform = command.spawn().expect("start inspraak all");
 
     for (service, port) in SERVICES.iter().zip(&ports) {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
