@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 const CONTRACTS: &[&str] = &[
     "inspraak/events/v1/envelope.proto",
+    "inspraak/events/v1/identity.proto",
     "inspraak/bus/v1/dead_letters.proto",
     "inspraak/identity/v1/signing_keys.proto",
     "inspraak/identity/v1/identity.proto",

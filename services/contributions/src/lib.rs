@@ -22,6 +22,10 @@ impl ServiceApp for ContributionsService {
     const DEFAULT_PORT: u16 = 50053;
     type Migrator = migration::Migrator;
 
+    fn configure(_env: &mut inspraak_kit::Env) -> Self {
+        Self
+    }
+
     fn routes(&self, _context: &Context, server: GrpcServer) -> GrpcServer {
         let api = inspraak_kit::limited!(
             ContributionsServer::new(ContributionsApi),

@@ -12,11 +12,13 @@ use crate::{Defaults, ServiceApp, ServiceConfig};
 /// Reads the configuration from the environment (every bad value reported,
 /// exit code 2), starts telemetry and the service, and runs until SIGTERM or
 /// SIGINT.
-pub async fn run_from_env<A: ServiceApp>(app: A, defaults: Defaults) -> ExitCode {
+pub async fn run_from_env<A: ServiceApp>(defaults: Defaults) -> ExitCode {
     let env = Env::from_process();
     let mut telemetry_env = env.scoped(&format!("{}_", A::NAME.to_uppercase()));
     let telemetry_settings =
         TelemetrySettings::from_env(&mut telemetry_env, &format!("inspraak-{}", A::NAME));
+    // The service's own settings, read with the same prefix rules.
+    let app = A::configure(&mut telemetry_env);
     let config = ServiceConfig::from_env(&env, A::NAME, A::DEFAULT_PORT, defaults);
     let (config, telemetry_settings) = match (config, telemetry_env.finish()) {
         (Ok(config), Ok(())) => (config, telemetry_settings),

@@ -14,9 +14,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use inspraak_bus::{Broker, Bus};
-use inspraak_kit::Clock;
 use inspraak_kit::auth::{AuthLayer, KeySource, PublicKeys, TokenVerifier};
 use inspraak_kit::grpc::{Condition, GrpcServer, Readiness, ServeError};
+use inspraak_kit::{Clock, Env};
 use inspraak_proto::bus::v1::dead_letters_server::DeadLettersServer;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
@@ -27,12 +27,14 @@ use tokio_util::sync::CancellationToken;
 pub use config::{AuthSettings, Defaults, ServiceConfig};
 pub use entry::run_from_env;
 
-/// What a service hands its parts: its database, its bus, the clock.
+/// What a service hands its parts: its database, its bus, the clock, and
+/// what access tokens must say.
 #[derive(Clone)]
 pub struct Context {
     pub db: DatabaseConnection,
     pub bus: Bus,
     pub clock: Clock,
+    pub auth: AuthSettings,
 }
 
 /// One of the platform's services, as the host runs it.
@@ -43,6 +45,19 @@ pub trait ServiceApp: Send + Sync + 'static {
     const DEFAULT_PORT: u16;
     /// Its database schema.
     type Migrator: MigratorTrait;
+
+    /// Reads the service's own settings (the environment is already scoped
+    /// to the service's prefix), reporting every bad value.
+    fn configure(env: &mut Env) -> Self
+    where
+        Self: Sized;
+
+    /// Where the keys that verify access tokens come from, when the service
+    /// knows better than `IDENTITY_URL` (identity verifies with its own).
+    fn key_source(&self, context: &Context) -> Option<KeySource> {
+        let _ = context;
+        None
+    }
 
     /// Adds the service's own gRPC services to `server`.
     fn routes(&self, context: &Context, server: GrpcServer) -> GrpcServer;
@@ -128,18 +143,22 @@ pub async fn start_on<A: ServiceApp>(
         db,
         bus,
         clock: clock.clone(),
+        auth: config.auth.clone(),
     };
 
-    let auth = match &config.auth.identity_url {
-        Some(url) => {
-            let source =
-                KeySource::identity(url).map_err(|e| HostError::Identity(format!("{url}: {e}")))?;
-            AuthLayer::new(TokenVerifier::new(
-                config.auth.verifier.clone(),
-                PublicKeys::new(source, Duration::from_secs(1)),
-                clock,
-            ))
+    let source = match (app.key_source(&context), &config.auth.identity_url) {
+        (Some(source), _) => Some(source),
+        (None, Some(url)) => {
+            Some(KeySource::identity(url).map_err(|e| HostError::Identity(format!("{url}: {e}")))?)
         }
+        (None, None) => None,
+    };
+    let auth = match source {
+        Some(source) => AuthLayer::new(TokenVerifier::new(
+            config.auth.verifier.clone(),
+            PublicKeys::new(source, Duration::from_secs(1)),
+            clock,
+        )),
         None => AuthLayer::refuse_all(),
     };
 

@@ -3,8 +3,7 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    inspraak_host::run_from_env(
-        inspraak_identity::IdentityService,
+    inspraak_host::run_from_env::<inspraak_identity::IdentityService>(
         inspraak_host::Defaults::default(),
     )
     .await

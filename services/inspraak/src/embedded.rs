@@ -27,14 +27,19 @@ fn sqlite_url(dir: &std::path::Path, file: &str) -> String {
 /// port of its own on the loopback interface, and identity on this host for
 /// token verification. Every default can still be overridden with the
 /// service's prefix, e.g. `PROJECTS_GRPC_ADDR` or `CONTRIBUTIONS_DATABASE_URL`.
-fn config<A: ServiceApp>(base: &Env, dir: &std::path::Path) -> Result<ServiceConfig, ConfigErrors> {
+fn config<A: ServiceApp>(
+    base: &Env,
+    dir: &std::path::Path,
+) -> Result<(A, ServiceConfig), ConfigErrors> {
     let mut env = base.clone();
     // An unprefixed GRPC_ADDR would put all four services on one port.
     let addr = format!("{}_GRPC_ADDR", A::NAME.to_uppercase());
     if !env.is_set(&addr) {
         env.set(addr, format!("127.0.0.1:{}", A::DEFAULT_PORT));
     }
-    ServiceConfig::from_env(
+    let mut own = env.scoped(&format!("{}_", A::NAME.to_uppercase()));
+    let app = A::configure(&mut own);
+    let config = ServiceConfig::from_env(
         &env,
         A::NAME,
         A::DEFAULT_PORT,
@@ -46,7 +51,18 @@ fn config<A: ServiceApp>(base: &Env, dir: &std::path::Path) -> Result<ServiceCon
                 IdentityService::DEFAULT_PORT
             )),
         },
-    )
+    );
+    match (config, own.finish()) {
+        (Ok(config), Ok(())) => Ok((app, config)),
+        (config, own) => Err(ConfigErrors(
+            config
+                .err()
+                .into_iter()
+                .chain(own.err())
+                .flat_map(|e| e.0)
+                .collect(),
+        )),
+    }
 }
 
 pub async fn run() -> ExitCode {
@@ -94,10 +110,10 @@ pub async fn run() -> ExitCode {
 }
 
 async fn serve_all(
-    identity: ServiceConfig,
-    projects: ServiceConfig,
-    contributions: ServiceConfig,
-    notifications: ServiceConfig,
+    identity: (IdentityService, ServiceConfig),
+    projects: (ProjectsService, ServiceConfig),
+    contributions: (ContributionsService, ServiceConfig),
+    notifications: (NotificationsService, ServiceConfig),
 ) -> ExitCode {
     let shutdown = CancellationToken::new();
     if let Err(error) = inspraak_kit::shutdown::cancel_on_signal(shutdown.clone()) {
@@ -106,7 +122,7 @@ async fn serve_all(
     }
     // One embedded broker for the four services, so a commit in one wakes the
     // consumers of another at once.
-    let shared = match &identity.bus.url {
+    let shared = match &identity.1.bus.url {
         inspraak_bus::BrokerUrl::Embedded(url) => match EmbeddedBroker::open(url).await {
             Ok(broker) => Some(Broker::Embedded(broker)),
             Err(error) => {
@@ -119,24 +135,10 @@ async fn serve_all(
     let clock = Clock::system();
     let started = async {
         Ok::<_, inspraak_host::HostError>([
-            start(IdentityService, identity, &clock, &shutdown, &shared).await?,
-            start(ProjectsService, projects, &clock, &shutdown, &shared).await?,
-            start(
-                ContributionsService,
-                contributions,
-                &clock,
-                &shutdown,
-                &shared,
-            )
-            .await?,
-            start(
-                NotificationsService,
-                notifications,
-                &clock,
-                &shutdown,
-                &shared,
-            )
-            .await?,
+            start(identity, &clock, &shutdown, &shared).await?,
+            start(projects, &clock, &shutdown, &shared).await?,
+            start(contributions, &clock, &shutdown, &shared).await?,
+            start(notifications, &clock, &shutdown, &shared).await?,
         ])
     };
     let running = match started.await {
@@ -173,8 +175,7 @@ async fn serve_all(
 }
 
 async fn start<A: ServiceApp>(
-    app: A,
-    config: ServiceConfig,
+    (app, config): (A, ServiceConfig),
     clock: &Clock,
     shutdown: &CancellationToken,
     shared: &Option<Broker>,

@@ -38,10 +38,10 @@ async fn main() -> ExitCode {
     match args.as_slice() {
         ["all"] => embedded::run().await,
         ["serve", service] => match *service {
-            "identity" => run_from_env(IdentityService, Defaults::default()).await,
-            "projects" => run_from_env(ProjectsService, Defaults::default()).await,
-            "contributions" => run_from_env(ContributionsService, Defaults::default()).await,
-            "notifications" => run_from_env(NotificationsService, Defaults::default()).await,
+            "identity" => run_from_env::<IdentityService>(Defaults::default()).await,
+            "projects" => run_from_env::<ProjectsService>(Defaults::default()).await,
+            "contributions" => run_from_env::<ContributionsService>(Defaults::default()).await,
+            "notifications" => run_from_env::<NotificationsService>(Defaults::default()).await,
             other => unknown_service(other),
         },
         ["migrate", service] => match *service {

@@ -22,6 +22,10 @@ impl ServiceApp for NotificationsService {
     const DEFAULT_PORT: u16 = 50054;
     type Migrator = migration::Migrator;
 
+    fn configure(_env: &mut inspraak_kit::Env) -> Self {
+        Self
+    }
+
     fn routes(&self, _context: &Context, server: GrpcServer) -> GrpcServer {
         let api = inspraak_kit::limited!(
             NotificationsServer::new(NotificationsApi),

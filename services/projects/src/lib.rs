@@ -22,6 +22,10 @@ impl ServiceApp for ProjectsService {
     const DEFAULT_PORT: u16 = 50052;
     type Migrator = migration::Migrator;
 
+    fn configure(_env: &mut inspraak_kit::Env) -> Self {
+        Self
+    }
+
     fn routes(&self, _context: &Context, server: GrpcServer) -> GrpcServer {
         let api = inspraak_kit::limited!(ProjectsServer::new(ProjectsApi), server.settings());
         server.with_service(api)

@@ -3,8 +3,7 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    inspraak_host::run_from_env(
-        inspraak_projects::ProjectsService,
+    inspraak_host::run_from_env::<inspraak_projects::ProjectsService>(
         inspraak_host::Defaults::default(),
     )
     .await

@@ -2,6 +2,8 @@
 //! identity's JWKS RPC when a token names a key id we have not seen.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,12 +14,20 @@ use tonic::transport::Channel;
 
 use super::AuthError;
 
+/// Something that knows the current keys without a network call (identity
+/// itself, reading its own key table).
+pub trait JwksProvider: Send + Sync {
+    fn jwks(&self) -> Pin<Box<dyn Future<Output = Result<Vec<Jwk>, String>> + Send + '_>>;
+}
+
 /// Where the keys come from.
 #[derive(Clone)]
 pub enum KeySource {
     /// Identity's `SigningKeys.GetJwks`, the production path.
     Identity(SigningKeysClient<Channel>),
-    /// A fixed set, for identity verifying its own tokens and for tests.
+    /// Identity verifying its own tokens.
+    Provider(Arc<dyn JwksProvider>),
+    /// A fixed set, for tests.
     Fixed(Vec<Jwk>),
 }
 
@@ -35,6 +45,7 @@ impl KeySource {
     async fn fetch(&self) -> Result<Vec<Jwk>, AuthError> {
         match self {
             Self::Fixed(keys) => Ok(keys.clone()),
+            Self::Provider(provider) => provider.jwks().await.map_err(AuthError::KeysUnavailable),
             Self::Identity(client) => {
                 let mut client = client.clone();
                 let response = client

@@ -14,7 +14,7 @@ mod principal;
 mod verify;
 
 pub use claims::{AccessClaims, PrincipalKind, TOKEN_TYPE, sign_access_token};
-pub use keys::{KeySource, PublicKeys};
+pub use keys::{JwksProvider, KeySource, PublicKeys};
 pub use layer::{AuthLayer, AuthService};
 pub use principal::{PlatformRole, Principal, principal, require_principal};
 pub use verify::{TokenVerifier, VerifierSettings};

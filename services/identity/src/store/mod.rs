@@ -1,0 +1,6 @@
+//! What identity keeps: its entities and its schema.
+
+pub mod entities;
+pub mod migration;
+
+pub use migration::Migrator;
