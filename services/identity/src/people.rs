@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::access::{Caller, is_still_blocked};
+use crate::access::Caller;
 use crate::accounts::{revoke_all_sessions, timestamp};
 use crate::domain::fields::{FieldAnswer, check_answers};
 use crate::domain::{DisplayName, Locale, Password, UserStatus, role_to_proto};
