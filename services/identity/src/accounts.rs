@@ -495,39 +495,55 @@ pub async fn login(
         return Err(Error::PermissionDenied("the account is blocked".to_owned()));
     }
     let txn = inspraak_kit::db::begin_write(&state.db).await?;
-    let session = open_session(state, &txn, &user, Uuid::new_v4()).await?;
+    let refresh = new_refresh_token(state, &txn, &user, Uuid::new_v4()).await?;
     txn.commit().await?;
-    Ok(session)
+    session(state, &user, refresh).await
 }
 
-/// A new access token and a new refresh token in `family`.
-async fn open_session<C: ConnectionTrait>(
+/// A new refresh token in `family`, written within `txn`.
+struct NewRefresh {
+    token: String,
+    expires_at: DateTime<Utc>,
+}
+
+async fn new_refresh_token<C: ConnectionTrait>(
     state: &State,
     txn: &C,
     user: &users::Model,
     family: Uuid,
-) -> Result<proto::Session> {
+) -> Result<NewRefresh> {
     let now = state.clock.now();
-    let refresh = secrets::new_refresh_token();
-    let refresh_expires = now + to_chrono(state.settings.refresh_token_ttl);
+    let token = secrets::new_refresh_token();
+    let expires_at = now + to_chrono(state.settings.refresh_token_ttl);
     refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
         id: Set(Uuid::new_v4()),
         family_id: Set(family),
         user_id: Set(user.id),
-        token_hash: Set(secrets::hash(&refresh)),
+        token_hash: Set(secrets::hash(&token)),
         issued_at: Set(now),
-        expires_at: Set(refresh_expires),
+        expires_at: Set(expires_at),
         used_at: Set(None),
         revoked_at: Set(None),
     })
     .exec_without_returning(txn)
     .await?;
+    Ok(NewRefresh { token, expires_at })
+}
+
+/// The session handed out: the committed refresh token and a fresh access
+/// token. Built after the commit: signing reads the database, which on SQLite
+/// has one connection, held by an open transaction.
+async fn session(
+    state: &State,
+    user: &users::Model,
+    refresh: NewRefresh,
+) -> Result<proto::Session> {
     let (access, access_expires) = access_token(state, user).await?;
     Ok(proto::Session {
         access_token: access,
         access_token_expires_at: Some(timestamp(access_expires)),
-        refresh_token: refresh,
-        refresh_token_expires_at: Some(timestamp(refresh_expires)),
+        refresh_token: refresh.token,
+        refresh_token_expires_at: Some(timestamp(refresh.expires_at)),
         user_id: user.id.to_string(),
     })
 }
@@ -602,9 +618,9 @@ pub async fn refresh(state: &State, token: &str) -> Result<proto::Session> {
     let mut used = row.into_active_model();
     used.used_at = Set(Some(now));
     used.update(&txn).await?;
-    let session = open_session(state, &txn, &user, family).await?;
+    let refresh = new_refresh_token(state, &txn, &user, family).await?;
     txn.commit().await?;
-    Ok(session)
+    session(state, &user, refresh).await
 }
 
 /// Ends the session a refresh token belongs to. Unknown tokens are fine:
