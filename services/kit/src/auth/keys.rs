@@ -115,9 +115,28 @@ impl PublicKeys {
         if let Some(key) = self.cached(kid) {
             return Ok(key);
         }
-        self.refresh_unless_recent().await?;
+        self.refresh_for_unknown(kid).await?;
         self.cached(kid)
             .ok_or_else(|| AuthError::UnknownKey(kid.to_owned()))
+    }
+
+    /// Fetches the keys because a token names one we do not know (just after
+    /// a rotation, typically). At most one fetch per interval: a caller that
+    /// comes too soon waits for the interval to pass rather than being turned
+    /// away, and callers that queued behind a fetch share it.
+    async fn refresh_for_unknown(&self, kid: &str) -> Result<(), AuthError> {
+        let asked = Instant::now();
+        let mut last = self.inner.last_refresh.lock().await;
+        if self.cached(kid).is_some() || last.is_some_and(|at| at >= asked) {
+            return Ok(());
+        }
+        if let Some(at) = *last {
+            let wait = self.inner.min_refresh_interval.saturating_sub(at.elapsed());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        self.fetch(&mut last).await
     }
 
     async fn is_stale(&self) -> bool {
@@ -146,6 +165,10 @@ impl PublicKeys {
         if last.is_some_and(|at| at.elapsed() < self.inner.min_refresh_interval) {
             return Ok(());
         }
+        self.fetch(&mut last).await
+    }
+
+    async fn fetch(&self, last: &mut Option<Instant>) -> Result<(), AuthError> {
         let jwks = self.inner.source.fetch().await?;
         let mut fresh = HashMap::with_capacity(jwks.len());
         for jwk in jwks {
