@@ -8,7 +8,10 @@
 //! - `inspraak migrate <service>`: applies that service's migrations and exits
 //!   (the Helm chart runs it as a pre-install/pre-upgrade hook).
 
+mod bootstrap;
 mod embedded;
+
+use bootstrap::bootstrap_admin;
 
 use std::process::ExitCode;
 
@@ -26,6 +29,9 @@ commands:
                        the embedded broker under INSPRAAK_DATA_DIR, default ./data)
   serve <service>      run one service, configured from the environment
   migrate <service>    apply one service's migrations to DATABASE_URL and exit
+  identity bootstrap-admin --email <address>
+                       on a platform without an admin, make <address> the first
+                       platform admin and print a one-time password setup code
   help                 show this text
 
 services: identity, projects, contributions, notifications
@@ -51,6 +57,7 @@ async fn main() -> ExitCode {
             "notifications" => migrate::<NotificationsService>().await,
             other => unknown_service(other),
         },
+        ["identity", "bootstrap-admin", "--email", email] => bootstrap_admin(email).await,
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             ExitCode::SUCCESS
