@@ -193,7 +193,7 @@ impl Env {
         self.or::<HumanDuration>(
             name,
             HumanDuration(default),
-            "a duration such as 250ms, 30s, 5m",
+            "a duration such as 250ms, 30s, 5m, 2h or 30d",
         )
         .0
     }
@@ -272,7 +272,7 @@ impl FromStr for HumanDuration {
         let s = s.trim();
         let split = s
             .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(|| "a unit is required (ms, s, m or h)".to_owned())?;
+            .ok_or_else(|| "a unit is required (ms, s, m, h or d)".to_owned())?;
         let (number, unit) = s.split_at(split);
         let n: u64 = number
             .parse()
@@ -282,6 +282,7 @@ impl FromStr for HumanDuration {
             "s" => Duration::from_secs(n),
             "m" => Duration::from_secs(n * 60),
             "h" => Duration::from_secs(n * 3600),
+            "d" => Duration::from_secs(n * 86_400),
             other => return Err(format!("unknown unit {other:?}")),
         };
         Ok(Self(duration))
@@ -354,6 +355,7 @@ mod tests {
             Duration::from_secs(300)
         );
         assert!("5".parse::<HumanDuration>().is_err());
-        assert!("5d".parse::<HumanDuration>().is_err());
+        assert_eq!("30d".parse::<HumanDuration>().unwrap().0, Duration::from_secs(30 * 86_400));
+        assert!("5w".parse::<HumanDuration>().is_err());
     }
 }
