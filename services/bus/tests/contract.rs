@@ -278,6 +278,7 @@ fn admin<T>(message: T) -> tonic::Request<T> {
         roles: [inspraak_kit::auth::PlatformRole::PlatformAdmin].into(),
         departments: Default::default(),
         token_id: "t".to_owned(),
+        email_verified: true,
     });
     request
 }
@@ -396,6 +397,7 @@ async fn failing_events_are_dead_lettered_and_replayed(flavour: Flavour) {
             roles: Default::default(),
             departments: Default::default(),
             token_id: "t".to_owned(),
+            email_verified: true,
         });
         request
     };

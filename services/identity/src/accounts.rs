@@ -574,6 +574,7 @@ async fn access_token(state: &State, user: &users::Model) -> Result<(String, Dat
             .iter()
             .map(|d| d.department_id.to_string())
             .collect(),
+        email_verified: user.email_confirmed_at.is_some(),
     };
     Ok((state.keys.sign(&claims).await?, expires))
 }
@@ -717,6 +718,7 @@ pub async fn service_token(
         kind: PrincipalKind::Service,
         roles: Vec::new(),
         departments: Vec::new(),
+        email_verified: false,
     };
     Ok(proto::ServiceToken {
         access_token: state.keys.sign(&claims).await?,

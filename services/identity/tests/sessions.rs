@@ -72,6 +72,14 @@ async fn register_confirm_login_refresh_logout(backend: Backend) {
     assert_eq!(reused.code(), Code::InvalidArgument);
 
     let session = identity.login(&email).await;
+    let claims = payload(&session.access_token);
+    assert_eq!(claims["sub"], user.id.as_str());
+    assert_eq!(claims["email_verified"], true, "{claims}");
+    assert_eq!(
+        claims["typ"],
+        serde_json::Value::Null,
+        "typ belongs in the header"
+    );
     let me = client
         .get_me(authed(proto::GetMeRequest {}, &session.access_token))
         .await
@@ -106,6 +114,25 @@ async fn register_confirm_login_refresh_logout(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(after_logout.code(), Code::Unauthenticated);
+    identity.stop().await;
+}
+
+/// The claims of a token (not verified: the server did that).
+fn payload(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let part = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+async fn unconfirmed_accounts_sign_in_unverified(backend: Backend) {
+    let identity = Identity::start(backend).await;
+    let email = unique_email("unconfirmed-");
+    identity.register(&email).await;
+    let session = identity.login(&email).await;
+    assert_eq!(payload(&session.access_token)["email_verified"], false);
     identity.stop().await;
 }
 
@@ -309,6 +336,7 @@ async fn service_tokens_need_client_credentials(backend: Backend) {
 
 on_both_databases!(
     register_confirm_login_refresh_logout,
+    unconfirmed_accounts_sign_in_unverified,
     registration_reports_every_bad_field,
     passwords_change_and_reset,
     a_code_dies_after_five_wrong_guesses,

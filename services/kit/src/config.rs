@@ -355,7 +355,10 @@ mod tests {
             Duration::from_secs(300)
         );
         assert!("5".parse::<HumanDuration>().is_err());
-        assert_eq!("30d".parse::<HumanDuration>().unwrap().0, Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            "30d".parse::<HumanDuration>().unwrap().0,
+            Duration::from_secs(30 * 86_400)
+        );
         assert!("5w".parse::<HumanDuration>().is_err());
     }
 }

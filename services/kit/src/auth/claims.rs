@@ -37,6 +37,10 @@ pub struct AccessClaims {
     /// Department ids the person belongs to.
     #[serde(default)]
     pub departments: Vec<String>,
+    /// Whether the person confirmed their e-mail address: phases may allow
+    /// some actions to confirmed accounts only.
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 /// Signs `claims` with an Ed25519 key given as PKCS#8 DER.

@@ -46,6 +46,8 @@ pub struct Principal {
     pub roles: BTreeSet<PlatformRole>,
     pub departments: BTreeSet<String>,
     pub token_id: String,
+    /// The person confirmed their e-mail address.
+    pub email_verified: bool,
 }
 
 impl Principal {

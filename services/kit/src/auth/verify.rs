@@ -125,6 +125,7 @@ impl TokenVerifier {
             roles,
             departments: claims.departments.into_iter().collect(),
             token_id: claims.jti,
+            email_verified: claims.email_verified,
         })
     }
 }

@@ -73,6 +73,7 @@ impl TestKeys {
             kind,
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             departments: Vec::new(),
+            email_verified: true,
         }
     }
 
