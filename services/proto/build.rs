@@ -6,6 +6,8 @@ use std::path::PathBuf;
 const CONTRACTS: &[&str] = &[
     "inspraak/events/v1/envelope.proto",
     "inspraak/events/v1/identity.proto",
+    "inspraak/events/v1/projects.proto",
+    "inspraak/events/v1/contributions.proto",
     "inspraak/bus/v1/dead_letters.proto",
     "inspraak/identity/v1/signing_keys.proto",
     "inspraak/identity/v1/identity.proto",

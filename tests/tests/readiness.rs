@@ -78,7 +78,7 @@ async fn identity_becomes_ready() {
 
 #[tokio::test]
 async fn projects_becomes_ready() {
-    becomes_ready(ProjectsService, &["inspraak.projects.v1.Projects"]).await;
+    becomes_ready(projects(), &["inspraak.projects.v1.Projects"]).await;
 }
 
 #[tokio::test]
@@ -106,7 +106,7 @@ async fn notifications_becomes_ready() {
 async fn readiness_waits_for_database_migrations_and_broker() {
     let missing = TestDatabase::postgres_pending();
     let unreachable_broker = "amqp://guest:guest@127.0.0.1:1/%2f";
-    let service = TestService::start(ProjectsService, missing, unreachable_broker).await;
+    let service = TestService::start(projects(), missing, unreachable_broker).await;
     let addr = service.addr();
 
     assert_eq!(health(addr, "").await, ServingStatus::Serving);
@@ -172,4 +172,8 @@ async fn readiness_comes_back_after_the_broker_drops_the_connection() {
     .await;
     assert_eq!(health(addr, "").await, ServingStatus::Serving);
     service.stop("contributions.dlq").await;
+}
+
+fn projects() -> ProjectsService {
+    ProjectsService::new(inspraak_projects::ProjectsSettings::defaults())
 }

@@ -49,6 +49,33 @@ impl Outbox {
         Ok(event_id)
     }
 
+    /// Builds and writes an event in one call: `event_type` is the routing
+    /// key (`<service>.<aggregate>.<verb>.v<N>`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record<C: ConnectionTrait, M: prost::Name>(
+        &self,
+        txn: &C,
+        event_type: &str,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        aggregate_version: u64,
+        occurred_at: chrono::DateTime<chrono::Utc>,
+        payload: &M,
+    ) -> Result<String, DbErr> {
+        let event_type = event_type
+            .parse()
+            .map_err(|e: String| DbErr::Custom(format!("event type: {e}")))?;
+        let event = NewEvent::new(
+            event_type,
+            aggregate_type,
+            aggregate_id,
+            aggregate_version,
+            occurred_at,
+            payload,
+        );
+        self.write(txn, event).await
+    }
+
     /// Commits `txn` and wakes the relay.
     pub async fn commit(&self, txn: DatabaseTransaction) -> Result<(), DbErr> {
         txn.commit().await?;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use inspraak_bus::{NewEvent, Outbox};
+use inspraak_bus::Outbox;
 use inspraak_host::AuthSettings;
 use inspraak_kit::Clock;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -36,18 +36,17 @@ impl State {
         version: i64,
         payload: &M,
     ) -> Result<()> {
-        let event_type = event_type
-            .parse()
-            .map_err(|e: String| crate::error::Error::Internal(format!("event type: {e}")))?;
-        let event = NewEvent::new(
-            event_type,
-            aggregate_type,
-            aggregate_id.to_string(),
-            u64::try_from(version).unwrap_or(0),
-            self.clock.now(),
-            payload,
-        );
-        self.outbox.write(txn, event).await?;
+        self.outbox
+            .record(
+                txn,
+                event_type,
+                aggregate_type,
+                &aggregate_id.to_string(),
+                u64::try_from(version).unwrap_or(0),
+                self.clock.now(),
+                payload,
+            )
+            .await?;
         Ok(())
     }
 }
