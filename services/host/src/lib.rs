@@ -9,6 +9,8 @@
 
 mod config;
 mod entry;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -7,8 +7,9 @@ use inspraak_proto::projects::v1 as proto;
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -341,7 +342,8 @@ pub async fn save_and_publish(
     project.version += 1;
     project.updated_at = state.clock.now();
     let changed = projects::Entity::update_many()
-        .set(project.clone().into_active_model())
+        // Every column written: the model was changed in memory.
+        .set(project.clone().into_active_model().reset_all())
         .filter(projects::Column::Id.eq(project.id))
         .filter(projects::Column::Version.eq(project.version - 1))
         .exec(&txn)

@@ -135,9 +135,9 @@ impl Settings {
                 ));
             }
         }
-        if !branding.logo_url.is_empty()
-            && !(branding.logo_url.starts_with("https://") && branding.logo_url.len() <= 2000)
-        {
+        let logo_ok = branding.logo_url.is_empty()
+            || (branding.logo_url.starts_with("https://") && branding.logo_url.len() <= 2000);
+        if !logo_ok {
             v.push(FieldViolation::new(
                 "settings.branding.logo_url",
                 "must be an https:// URL",

@@ -1,0 +1,170 @@
+//! Test support: a service started for real on port 0, with a database of
+//! its own, a manual clock, an embedded broker whose capture queue records
+//! every event the service publishes, and identity's key server stood in for
+//! by test keys, so tests can mint whatever tokens they need.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use inspraak_bus::broker::{Broker, EmbeddedBroker, QueueKind, QueueSpec};
+use inspraak_kit::testing::{TestDatabase, TestKeys, serve_jwks};
+use inspraak_kit::{Clock, Env};
+use inspraak_proto::events::v1::Envelope;
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use crate::{Defaults, Running, ServiceApp, ServiceConfig};
+
+/// Where the events a test service publishes can be read.
+pub const CAPTURE_QUEUE: &str = "test.capture";
+
+/// What a group of test services share: the broker, the clock, the keys.
+#[derive(Clone)]
+pub struct Shared {
+    pub broker: Broker,
+    pub clock: Clock,
+    pub keys: std::sync::Arc<TestKeys>,
+    jwks_url: String,
+    _store: std::sync::Arc<TestDatabase>,
+}
+
+impl Shared {
+    /// A fresh broker (capturing every event), a manual clock at now, and a
+    /// key server.
+    pub async fn new() -> Self {
+        let store = TestDatabase::sqlite();
+        let broker = Broker::Embedded(
+            EmbeddedBroker::open(&store.url)
+                .await
+                .expect("embedded broker"),
+        );
+        broker
+            .declare_queue(&QueueSpec {
+                name: CAPTURE_QUEUE.to_owned(),
+                bindings: vec!["#".to_owned()],
+                kind: QueueKind::Classic,
+                dead_letter_queue: String::new(),
+                delivery_limit: 0,
+            })
+            .await
+            .expect("capture queue");
+        let keys = TestKeys::generate();
+        let jwks = serve_jwks(vec![keys.jwk()]).await;
+        Self {
+            broker,
+            clock: Clock::manual(Utc::now()),
+            keys: std::sync::Arc::new(keys),
+            jwks_url: format!("http://{jwks}"),
+            _store: std::sync::Arc::new(store),
+        }
+    }
+
+    /// Every event published so far, oldest first.
+    pub async fn events(&self) -> Vec<Envelope> {
+        let (messages, _) = self
+            .broker
+            .peek(CAPTURE_QUEUE, 100_000)
+            .await
+            .expect("peek events");
+        messages
+            .iter()
+            .map(|m| Envelope::decode(m.body.as_slice()).expect("an envelope"))
+            .collect()
+    }
+
+    /// The events of `event_type`, waiting up to `within` until at least
+    /// `count` were published.
+    pub async fn wait_for_events(
+        &self,
+        event_type: &str,
+        count: usize,
+        within: Duration,
+    ) -> Vec<Envelope> {
+        let deadline = Instant::now() + within;
+        loop {
+            let found: Vec<Envelope> = self
+                .events()
+                .await
+                .into_iter()
+                .filter(|e| e.r#type == event_type)
+                .collect();
+            if found.len() >= count || Instant::now() >= deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// One running service.
+pub struct TestServer {
+    pub running: Running,
+    pub channel: Channel,
+    shutdown: CancellationToken,
+}
+
+impl TestServer {
+    /// Starts `app` on `database` (which may be shared with other instances:
+    /// replicas), ready to serve.
+    pub async fn start<A: ServiceApp>(app: A, database: &TestDatabase, shared: &Shared) -> Self {
+        let env = Env::from_pairs([
+            ("GRPC_ADDR", "127.0.0.1:0"),
+            ("DATABASE_URL", database.url.as_str()),
+            ("BUS_URL", "sqlite::memory:"),
+            ("IDENTITY_URL", shared.jwks_url.as_str()),
+            ("SHUTDOWN_DRAIN_TIMEOUT", "2s"),
+        ]);
+        let config = ServiceConfig::from_env(&env, A::NAME, 0, Defaults::default())
+            .expect("test configuration");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let shutdown = CancellationToken::new();
+        let running = crate::start_on(
+            app,
+            config,
+            listener,
+            shared.clock.clone(),
+            shutdown.clone(),
+            Some(shared.broker.clone()),
+        )
+        .await
+        .expect("service starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !running.readiness.is_ready() {
+            assert!(
+                Instant::now() < deadline,
+                "never ready: {:?}",
+                running.readiness.unmet()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let channel = Channel::from_shared(format!("http://{}", running.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        Self {
+            running,
+            channel,
+            shutdown,
+        }
+    }
+
+    /// Stops the service (as SIGTERM would) and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.running.stopped).await;
+    }
+}
+
+/// `message` with `token` as its bearer token.
+pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
+}
