@@ -2,9 +2,10 @@
 
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::identity::v1 as proto;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, SqlErr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, SqlErr,
 };
 use uuid::Uuid;
 
@@ -67,15 +68,26 @@ fn name_taken(error: sea_orm::DbErr) -> Error {
     }
 }
 
-pub async fn list(state: &State, include_archived: bool) -> Result<proto::ListDepartmentsResponse> {
+/// Departments for everyone; who works in them only for admins and services.
+pub async fn list(
+    state: &State,
+    include_archived: bool,
+    with_members: bool,
+) -> Result<proto::ListDepartmentsResponse> {
     let mut query = departments::Entity::find().order_by_asc(departments::Column::Name);
     if !include_archived {
         query = query.filter(departments::Column::ArchivedAt.is_null());
     }
-    let rows = query.all(&state.db).await?;
+    let mut rows = query.all(&state.db).await?;
+    // Active first, then by name (a city has tens of departments, not more).
+    rows.sort_by_key(|d| d.archived_at.is_some());
     let mut list = Vec::with_capacity(rows.len());
     for row in &rows {
-        list.push(to_proto(&state.db, row).await?);
+        let mut department = to_proto(&state.db, row).await?;
+        if !with_members {
+            department.member_ids.clear();
+        }
+        list.push(department);
     }
     Ok(proto::ListDepartmentsResponse { departments: list })
 }
@@ -163,10 +175,25 @@ async fn save(
     state: &State,
     txn: DatabaseTransaction,
     mut active: departments::ActiveModel,
+    id: Uuid,
     version: i64,
 ) -> Result<proto::Department> {
     active.version = Set(version + 1);
-    let updated = active.update(&txn).await.map_err(name_taken)?;
+    // The version read must still be the stored one: two writers with the
+    // same etag cannot both win.
+    let written = departments::Entity::update_many()
+        .set(active)
+        .filter(departments::Column::Id.eq(id))
+        .filter(departments::Column::Version.eq(version))
+        .exec(&txn)
+        .await
+        .map_err(name_taken)?;
+    if written.rows_affected == 0 {
+        return Err(Error::Aborted(
+            "the department changed meanwhile; read it again".to_owned(),
+        ));
+    }
+    let updated = find(&txn, id).await?;
     publish(state, &txn, &updated, false).await?;
     let view = to_proto(&txn, &updated).await?;
     state.outbox.commit(txn).await?;
@@ -191,7 +218,7 @@ pub async fn update(
     let version = department.version;
     let mut active = department.into_active_model();
     active.name = Set(name);
-    save(state, txn, active, version).await
+    save(state, txn, active, id, version).await
 }
 
 pub async fn archive(state: &State, caller: &Caller, id: &str) -> Result<proto::Department> {
@@ -207,7 +234,7 @@ pub async fn archive(state: &State, caller: &Caller, id: &str) -> Result<proto::
     let version = department.version;
     let mut active = department.into_active_model();
     active.archived_at = Set(Some(state.clock.now()));
-    save(state, txn, active, version).await
+    save(state, txn, active, id, version).await
 }
 
 pub async fn add_member(
@@ -238,15 +265,29 @@ pub async fn add_member(
         txn.commit().await?;
         return Ok(view);
     }
-    department_members::Entity::insert(department_members::ActiveModel {
+    let added = department_members::Entity::insert(department_members::ActiveModel {
         department_id: Set(id),
         user_id: Set(user_id),
         added_at: Set(state.clock.now()),
     })
+    .on_conflict(
+        OnConflict::columns([
+            department_members::Column::DepartmentId,
+            department_members::Column::UserId,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
     .exec_without_returning(&txn)
     .await?;
+    if added == 0 {
+        // Added by a concurrent call a moment ago: the same outcome.
+        let view = to_proto(&txn, &department).await?;
+        txn.commit().await?;
+        return Ok(view);
+    }
     let version = department.version;
-    save(state, txn, department.into_active_model(), version).await
+    save(state, txn, department.into_active_model(), id, version).await
 }
 
 pub async fn remove_member(
@@ -266,5 +307,5 @@ pub async fn remove_member(
         return Err(Error::NotFound("department member"));
     }
     let version = department.version;
-    save(state, txn, department.into_active_model(), version).await
+    save(state, txn, department.into_active_model(), id, version).await
 }

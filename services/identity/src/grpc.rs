@@ -48,7 +48,7 @@ impl Identity for IdentityApi {
         let outcome = async {
             let (user, confirmation_sent) = accounts::register(&self.state, registration).await?;
             Ok(proto::RegisterResponse {
-                user: Some(people::to_proto(&self.state.db, &user).await?),
+                user: Some(people::to_proto(&self.state.db, &user, self.state.clock.now()).await?),
                 confirmation_sent,
             })
         };
@@ -144,7 +144,9 @@ impl Identity for IdentityApi {
 
     async fn get_me(&self, request: Request<proto::GetMeRequest>) -> Reply<proto::User> {
         let caller = self.caller(&request).await?;
-        let outcome = async { people::to_proto(&self.state.db, caller.person()?).await };
+        let outcome = async {
+            people::to_proto(&self.state.db, caller.person()?, self.state.clock.now()).await
+        };
         reply(outcome.await)
     }
 
@@ -221,7 +223,22 @@ impl Identity for IdentityApi {
         &self,
         request: Request<proto::ListDepartmentsRequest>,
     ) -> Reply<proto::ListDepartmentsResponse> {
-        reply(departments::list(&self.state, request.get_ref().include_archived).await)
+        // Public, but only admins and services learn who works where.
+        let with_members = match principal(&request) {
+            Some(_) => self
+                .caller(&request)
+                .await
+                .is_ok_and(|c| c.is_admin() || c.is_service()),
+            None => false,
+        };
+        reply(
+            departments::list(
+                &self.state,
+                request.get_ref().include_archived,
+                with_members,
+            )
+            .await,
+        )
     }
 
     async fn create_department(

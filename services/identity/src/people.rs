@@ -4,7 +4,7 @@
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::identity::v1 as proto;
 use sea_orm::ExprTrait;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect,
@@ -23,12 +23,26 @@ use crate::store::entities::{
     users,
 };
 
+/// The status as it stands at `now`: a block with an expiry ends by itself.
+pub fn effective_status(user: &users::Model, now: chrono::DateTime<chrono::Utc>) -> UserStatus {
+    match UserStatus::parse(&user.status) {
+        UserStatus::Blocked if user.blocked_until.is_some_and(|until| until <= now) => {
+            UserStatus::Active
+        }
+        status => status,
+    }
+}
+
 pub fn etag(user: &users::Model) -> String {
     format!("user-v{}", user.version)
 }
 
 /// The full view of an account (its owner, admins, services).
-pub async fn to_proto<C: ConnectionTrait>(db: &C, user: &users::Model) -> Result<proto::User> {
+pub async fn to_proto<C: ConnectionTrait>(
+    db: &C,
+    user: &users::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<proto::User> {
     let grants = role_grants::Entity::find()
         .filter(role_grants::Column::UserId.eq(user.id))
         .all(db)
@@ -37,6 +51,7 @@ pub async fn to_proto<C: ConnectionTrait>(db: &C, user: &users::Model) -> Result
         .filter(department_members::Column::UserId.eq(user.id))
         .all(db)
         .await?;
+    let blocked = effective_status(user, now) == UserStatus::Blocked;
     let fields: std::collections::BTreeMap<String, FieldAnswer> =
         serde_json::from_value(user.fields.clone()).unwrap_or_default();
     Ok(proto::User {
@@ -49,7 +64,7 @@ pub async fn to_proto<C: ConnectionTrait>(db: &C, user: &users::Model) -> Result
             .iter()
             .map(|(k, v)| (k.clone(), v.to_proto()))
             .collect(),
-        status: match UserStatus::parse(&user.status) {
+        status: match effective_status(user, now) {
             UserStatus::Active => proto::UserStatus::Active as i32,
             UserStatus::Blocked => proto::UserStatus::Blocked as i32,
             UserStatus::Deleted => proto::UserStatus::Deleted as i32,
@@ -70,8 +85,13 @@ pub async fn to_proto<C: ConnectionTrait>(db: &C, user: &users::Model) -> Result
             .iter()
             .map(|d| d.department_id.to_string())
             .collect(),
-        blocked_until: user.blocked_until.map(timestamp),
-        block_reason: user.block_reason.clone().unwrap_or_default(),
+        // An ended block is history, not state.
+        blocked_until: blocked.then(|| user.blocked_until.map(timestamp)).flatten(),
+        block_reason: if blocked {
+            user.block_reason.clone().unwrap_or_default()
+        } else {
+            String::new()
+        },
         created_at: Some(timestamp(user.created_at)),
         etag: etag(user),
     })
@@ -97,7 +117,7 @@ pub async fn get_user(state: &State, caller: &Caller, id: &str) -> Result<proto:
         caller.require_admin_or_service()?;
     }
     let user = find(state, id).await?;
-    to_proto(&state.db, &user).await
+    to_proto(&state.db, &user, state.clock.now()).await
 }
 
 pub async fn update_me(
@@ -182,7 +202,7 @@ pub async fn update_me(
             },
         )
         .await?;
-    let view = to_proto(&txn, &updated).await?;
+    let view = to_proto(&txn, &updated, state.clock.now()).await?;
     state.outbox.commit(txn).await?;
     Ok(view)
 }
@@ -204,6 +224,12 @@ pub async fn delete_me(state: &State, caller: &Caller, password: &str) -> Result
         return Err(Error::invalid("password", "is not the account's password"));
     }
     let txn = inspraak_kit::db::begin_write(&state.db).await?;
+    if caller.is_admin() && crate::roles::admins(&txn).await? <= 1 {
+        return Err(Error::FailedPrecondition(
+            "the platform's last admin cannot delete their account: appoint another admin first"
+                .to_owned(),
+        ));
+    }
     let version = user.version + 1;
     let mut active = user.clone().into_active_model();
     active.email = Set(format!("deleted-{}@invalid", user.id.simple()));
@@ -260,7 +286,7 @@ pub async fn export(state: &State, caller: &Caller) -> Result<proto::ExportMyDat
         .all(&state.db)
         .await?;
     Ok(proto::ExportMyDataResponse {
-        user: Some(to_proto(&state.db, user).await?),
+        user: Some(to_proto(&state.db, user, state.clock.now()).await?),
         role_history: history
             .iter()
             .filter_map(|change| {
@@ -308,12 +334,23 @@ pub async fn list(
         Ok(proto::UserStatus::Unspecified) => {
             query.filter(users::Column::Status.ne(UserStatus::Deleted.as_str()))
         }
-        Ok(proto::UserStatus::Active) => {
-            query.filter(users::Column::Status.eq(UserStatus::Active.as_str()))
-        }
-        Ok(proto::UserStatus::Blocked) => {
-            query.filter(users::Column::Status.eq(UserStatus::Blocked.as_str()))
-        }
+        // Statuses as they stand now: a block with an expiry ends by itself.
+        Ok(proto::UserStatus::Active) => query.filter(
+            sea_orm::Condition::any()
+                .add(users::Column::Status.eq(UserStatus::Active.as_str()))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(users::Column::Status.eq(UserStatus::Blocked.as_str()))
+                        .add(users::Column::BlockedUntil.lte(state.clock.now())),
+                ),
+        ),
+        Ok(proto::UserStatus::Blocked) => query
+            .filter(users::Column::Status.eq(UserStatus::Blocked.as_str()))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(users::Column::BlockedUntil.is_null())
+                    .add(users::Column::BlockedUntil.gt(state.clock.now())),
+            ),
         Ok(proto::UserStatus::Deleted) => {
             query.filter(users::Column::Status.eq(UserStatus::Deleted.as_str()))
         }
@@ -346,15 +383,24 @@ pub async fn list(
     }
     let text = request.query.trim().to_lowercase();
     if !text.is_empty() {
-        let pattern = format!("{}%", text.replace(['%', '_'], ""));
+        // The query is a prefix: the wildcards a person may type in it (an
+        // address with `_`) are escaped, not dropped.
+        let escaped: String = text
+            .chars()
+            .flat_map(|c| match c {
+                '\\' | '%' | '_' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let pattern = || LikeExpr::new(format!("{escaped}%")).escape('\\');
         query = query.filter(
             sea_orm::Condition::any()
-                .add(users::Column::Email.like(pattern.clone()))
+                .add(users::Column::Email.like(pattern()))
                 .add(
                     Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
                         users::Column::DisplayName,
                     )))
-                    .like(pattern),
+                    .like(pattern()),
                 ),
         );
     }
@@ -368,7 +414,7 @@ pub async fn list(
     };
     let mut users = Vec::with_capacity(page.len());
     for user in &page {
-        users.push(to_proto(&state.db, user).await?);
+        users.push(to_proto(&state.db, user, state.clock.now()).await?);
     }
     Ok(proto::ListUsersResponse {
         users,
@@ -430,7 +476,7 @@ pub async fn block(
             },
         )
         .await?;
-    let view = to_proto(&txn, &updated).await?;
+    let view = to_proto(&txn, &updated, state.clock.now()).await?;
     state.outbox.commit(txn).await?;
     Ok(view)
 }
@@ -466,7 +512,7 @@ pub async fn unblock(state: &State, caller: &Caller, id: &str) -> Result<proto::
             },
         )
         .await?;
-    let view = to_proto(&txn, &updated).await?;
+    let view = to_proto(&txn, &updated, state.clock.now()).await?;
     state.outbox.commit(txn).await?;
     Ok(view)
 }

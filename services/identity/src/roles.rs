@@ -34,7 +34,7 @@ async fn lock_core_team(txn: &DatabaseTransaction) -> Result<()> {
     Ok(())
 }
 
-async fn admins<C: ConnectionTrait>(db: &C) -> Result<u64> {
+pub async fn admins<C: ConnectionTrait>(db: &C) -> Result<u64> {
     Ok(role_grants::Entity::find()
         .filter(role_grants::Column::Role.eq(PlatformRole::PlatformAdmin.as_str()))
         .count(db)
@@ -149,7 +149,7 @@ pub async fn grant(
         .one(&txn)
         .await?
         .ok_or(Error::NotFound("user"))?;
-    let view = to_proto(&txn, &updated).await?;
+    let view = to_proto(&txn, &updated, state.clock.now()).await?;
     state.outbox.commit(txn).await?;
     Ok(view)
 }
@@ -244,7 +244,7 @@ pub async fn revoke(
         .one(&txn)
         .await?
         .ok_or(Error::NotFound("user"))?;
-    let view = to_proto(&txn, &updated).await?;
+    let view = to_proto(&txn, &updated, state.clock.now()).await?;
     state.outbox.commit(txn).await?;
     Ok(view)
 }
@@ -319,7 +319,7 @@ pub async fn overview(state: &State, caller: &Caller) -> Result<proto::Governanc
     }
     let mut core_team = Vec::with_capacity(team.len());
     for member in &team {
-        core_team.push(to_proto(&state.db, member).await?);
+        core_team.push(to_proto(&state.db, member, state.clock.now()).await?);
     }
     Ok(proto::GovernanceOverview {
         core_team,

@@ -77,7 +77,7 @@ impl Identity {
             Backend::Sqlite => TestDatabase::sqlite(),
         };
         let bus = TestDatabase::sqlite();
-        let bus_url = format!("{}", bus.url);
+        let bus_url = bus.url.clone();
         let env = Env::from_pairs([
             ("GRPC_ADDR", "127.0.0.1:0"),
             ("DATABASE_URL", database.url.as_str()),
@@ -176,8 +176,7 @@ impl Identity {
                 .events()
                 .await
                 .into_iter()
-                .filter(|e| e.r#type == event_type && e.aggregate_id == aggregate_id)
-                .last();
+                .rfind(|e| e.r#type == event_type && e.aggregate_id == aggregate_id);
             if let Some(event) = found {
                 return event;
             }
