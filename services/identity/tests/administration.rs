@@ -2581,7 +2581,10 @@ async fn department_members_are_shown_to_admins_only(backend: Backend) {
         .await
         .expect("list")
         .into_inner();
-    assert_eq!(admin_view.departments[0].member_ids, [member.id.clone()]);
+    assert_eq!(
+        admin_view.departments[0].member_ids,
+        std::slice::from_ref(&member.id)
+    );
     identity.stop().await;
 }
 
