@@ -334,7 +334,57 @@ async fn service_tokens_need_client_credentials(backend: Backend) {
     identity.stop().await;
 }
 
+/// BOOTSTRAP_ADMIN_EMAIL at first start: the first admin, a setup code
+/// published for notifications to e-mail, no password until it is used.
+async fn the_first_admin_is_bootstrapped_at_start(backend: Backend) {
+    let email = unique_email("first-");
+    let mut settings = inspraak_identity::IdentitySettings::defaults();
+    settings.bootstrap_admin =
+        Some(inspraak_identity::domain::Email::parse("email", &email).unwrap());
+    let identity = Identity::start_with(backend, settings).await;
+    let mut client = identity.client.clone();
+    let granted = loop {
+        let found = identity
+            .events()
+            .await
+            .into_iter()
+            .find(|e| e.r#type == "identity.role.granted.v1");
+        if let Some(event) = found {
+            break event;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let admin_id = granted.aggregate_id.clone();
+    // No password works before the setup code is used: there is none.
+    for password in ["", PASSWORD, "admin", "password"] {
+        let status = client
+            .login(proto::LoginRequest {
+                email: email.clone(),
+                password: password.to_owned(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{password:?}");
+    }
+    let code = identity.reset_code(&admin_id).await;
+    client
+        .reset_password(proto::ResetPasswordRequest {
+            email: email.clone(),
+            code,
+            new_password: PASSWORD.to_owned(),
+        })
+        .await
+        .unwrap();
+    let session = identity.login(&email).await;
+    assert_eq!(
+        payload(&session.access_token)["roles"],
+        serde_json::json!(["platform_admin"])
+    );
+    identity.stop().await;
+}
+
 on_both_databases!(
+    the_first_admin_is_bootstrapped_at_start,
     register_confirm_login_refresh_logout,
     unconfirmed_accounts_sign_in_unverified,
     registration_reports_every_bad_field,
