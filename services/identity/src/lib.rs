@@ -41,17 +41,29 @@ pub use store::Migrator;
 /// The identity service, as the host runs it.
 pub struct IdentityService {
     settings: Arc<IdentitySettings>,
+    /// Built once: the API and the workers share one hashing pool, so its
+    /// concurrency bound holds for the whole service.
+    state: std::sync::OnceLock<state::State>,
 }
 
 impl IdentityService {
     pub fn new(settings: IdentitySettings) -> Self {
         Self {
             settings: Arc::new(settings),
+            state: std::sync::OnceLock::new(),
         }
     }
 
     /// The state every operation works with, over `context`.
     pub fn state(&self, context: &Context) -> Result<state::State, error::Error> {
+        if let Some(state) = self.state.get() {
+            return Ok(state.clone());
+        }
+        let state = self.build_state(context)?;
+        Ok(self.state.get_or_init(|| state).clone())
+    }
+
+    fn build_state(&self, context: &Context) -> Result<state::State, error::Error> {
         Ok(state::State {
             db: context.db.clone(),
             outbox: context.bus.outbox(),
