@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 #[derive(Debug, Clone, Default)]
 pub struct Clock {
@@ -26,11 +26,14 @@ impl Clock {
         }
     }
 
+    /// Now, to the microsecond: what PostgreSQL stores, so a time written
+    /// and read back compares equal to the one answered at write time.
     pub fn now(&self) -> DateTime<Utc> {
-        match &self.manual {
+        let now = match &self.manual {
             None => Utc::now(),
             Some(now) => *now.lock().unwrap_or_else(PoisonError::into_inner),
-        }
+        };
+        now.trunc_subsecs(6)
     }
 
     /// Moves a manual clock forward; the system clock cannot be moved.
@@ -66,6 +69,18 @@ mod tests {
         assert_eq!(seen_by_service.now(), start);
         clock.advance(Duration::days(14)).unwrap();
         assert_eq!(seen_by_service.now(), start + Duration::days(14));
+    }
+
+    #[test]
+    fn time_is_kept_to_the_microsecond() {
+        let at = DateTime::parse_from_rfc3339("2026-03-01T09:00:00.123456789Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            Clock::manual(at).now().timestamp_subsec_nanos(),
+            123_456_000
+        );
+        assert_eq!(Clock::system().now().timestamp_subsec_nanos() % 1000, 0);
     }
 
     #[test]

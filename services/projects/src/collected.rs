@@ -28,6 +28,7 @@ impl EventHandler for InputCollected {
             phases::Entity::update_many()
                 .col_expr(phases::Column::HasInput, Expr::value(true))
                 .filter(phases::Column::Id.eq(phase))
+                .filter(phases::Column::ProjectId.eq(project))
                 .exec(txn)
                 .await?;
         }

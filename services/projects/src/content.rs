@@ -196,14 +196,9 @@ pub async fn post_update(
     let id = parse_uuid("project_id", &request.project_id)?;
     caller.require_staff(&state.db, id).await?;
     let request_id = Some(request.request_id.trim().to_owned()).filter(|r| !r.is_empty());
-    if let Some(request_id) = &request_id {
-        let earlier = updates::Entity::find()
-            .filter(updates::Column::RequestId.eq(request_id.clone()))
-            .one(&state.db)
-            .await?;
-        if let Some(earlier) = earlier {
-            return Ok(update_proto(&earlier));
-        }
+    let author = caller.principal()?.subject.clone();
+    if let Some(earlier) = earlier_update(&state.db, id, &author, request_id.as_deref()).await? {
+        return Ok(update_proto(&earlier));
     }
     let locales = settings_store::current(&state.db).await?.settings.locales;
     let mut v = Vec::new();
@@ -229,11 +224,11 @@ pub async fn post_update(
         project_id: id,
         title: title.to_json(),
         body: body.to_json(),
-        author_id: caller.principal()?.subject.clone(),
+        author_id: author.clone(),
         posted_at: state.clock.now(),
         request_id,
     };
-    updates::Entity::insert(updates::ActiveModel {
+    let inserted = updates::Entity::insert(updates::ActiveModel {
         id: Set(update.id),
         project_id: Set(update.project_id),
         title: Set(update.title.clone()),
@@ -243,7 +238,20 @@ pub async fn post_update(
         request_id: Set(update.request_id.clone()),
     })
     .exec_without_returning(&txn)
-    .await?;
+    .await;
+    if let Err(error) = inserted {
+        drop(txn);
+        // A retry overlapping the first call: the first one's update.
+        if matches!(
+            error.sql_err(),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+        ) && let Some(earlier) =
+            earlier_update(&state.db, id, &author, update.request_id.as_deref()).await?
+        {
+            return Ok(update_proto(&earlier));
+        }
+        return Err(error.into());
+    }
     let view = update_proto(&update);
     state
         .publish(
@@ -259,6 +267,24 @@ pub async fn post_update(
         .await?;
     state.outbox.commit(txn).await?;
     Ok(view)
+}
+
+/// The update this author already posted on this project with this retry key.
+async fn earlier_update<C: ConnectionTrait>(
+    db: &C,
+    project: Uuid,
+    author: &str,
+    request_id: Option<&str>,
+) -> Result<Option<updates::Model>> {
+    let Some(request_id) = request_id else {
+        return Ok(None);
+    };
+    Ok(updates::Entity::find()
+        .filter(updates::Column::ProjectId.eq(project))
+        .filter(updates::Column::AuthorId.eq(author))
+        .filter(updates::Column::RequestId.eq(request_id))
+        .one(db)
+        .await?)
 }
 
 pub async fn list_updates(

@@ -65,6 +65,29 @@ fn parse(phase: &proto::Phase, locales: &[String], others: &[Window]) -> Result<
     }
 }
 
+/// A published project whose phases had all ended becomes active again when
+/// a phase is added or extended into the future: that must fit under the cap
+/// like a publication.
+async fn keep_under_cap(
+    state: &State,
+    txn: &sea_orm::DatabaseTransaction,
+    project: &projects::Model,
+    before: &[Window],
+    after: &[Window],
+) -> Result<()> {
+    let now = state.clock.now();
+    let open = |windows: &[Window]| {
+        windows
+            .iter()
+            .any(|w| w.ends_at.is_none_or(|end| end > now))
+    };
+    if project.state == crate::projects::PUBLISHED && !open(before) && open(after) {
+        crate::projects::lock_publishing(txn).await?;
+        crate::projects::ensure_room(txn, project.id, now).await?;
+    }
+    Ok(())
+}
+
 fn windows(phases: &[phases::Model], except: Option<Uuid>) -> Vec<Window> {
     phases
         .iter()
@@ -105,6 +128,9 @@ pub async fn create(
     }
     let existing = phases_of(&txn, id).await?;
     let parsed = parse(phase, &locales, &windows(&existing, None))?;
+    let mut after = windows(&existing, None);
+    after.push(parsed.window);
+    keep_under_cap(state, &txn, &project, &windows(&existing, None), &after).await?;
     phases::Entity::insert(phases::ActiveModel {
         id: Set(Uuid::now_v7()),
         project_id: Set(id),
@@ -155,6 +181,9 @@ pub async fn update(
         .ok_or(Error::NotFound("phase"))?
         .clone();
     let parsed = parse(phase, &locales, &windows(&existing, Some(phase_id)))?;
+    let mut after = windows(&existing, Some(phase_id));
+    after.push(parsed.window);
+    keep_under_cap(state, &txn, &project, &windows(&existing, None), &after).await?;
     let current_method: Option<Method> = serde_json::from_value(current.method.clone()).ok();
     if current.has_input && current_method.as_ref() != Some(&parsed.method) {
         return Err(Error::FailedPrecondition(

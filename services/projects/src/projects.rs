@@ -448,7 +448,7 @@ pub async fn update(
 
 /// Serialises publishing across replicas so that concurrent publishes cannot
 /// slip past the cap (SQLite's write transaction already serialises).
-async fn lock_publishing(txn: &DatabaseTransaction) -> Result<()> {
+pub async fn lock_publishing(txn: &DatabaseTransaction) -> Result<()> {
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_raw(Statement::from_string(
             DbBackend::Postgres,
@@ -483,30 +483,46 @@ pub async fn publish(state: &State, caller: &Caller<'_>, id: &str) -> Result<pro
     }
     project.state = PUBLISHED.to_owned();
     if is_active(&project, &own_phases, now) {
-        let settings = settings_store::current(&txn).await?.settings;
-        let cap = settings.max_active_projects as usize;
-        let default_locale = settings.locales.first().cloned().unwrap_or_default();
-        let active = active_projects(&txn, now).await?;
-        if active.len() >= cap {
-            let names: Vec<String> = active
-                .iter()
-                .map(|p| {
-                    let title = Text::from_json(&p.title);
-                    let title = title
-                        .resolve(&default_locale, &default_locale)
-                        .unwrap_or("untitled");
-                    format!("{title:?} ({})", p.id)
-                })
-                .collect();
-            return Err(Error::FailedPrecondition(format!(
-                "the platform allows {cap} active projects and has {}: {}",
-                active.len(),
-                names.join(", ")
-            )));
-        }
+        ensure_room(&txn, id, now).await?;
     }
     project.published_at = Some(now);
     save_and_publish(state, txn, project, "projects.project.published.v1").await
+}
+
+/// Refuses (FAILED_PRECONDITION, naming them) when the active projects
+/// other than `project` already fill the cap. Call within the transaction
+/// that makes `project` active, after [`lock_publishing`].
+pub async fn ensure_room(
+    txn: &DatabaseTransaction,
+    project: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let settings = settings_store::current(txn).await?.settings;
+    let cap = settings.max_active_projects as usize;
+    let default_locale = settings.locales.first().cloned().unwrap_or_default();
+    let active: Vec<projects::Model> = active_projects(txn, now)
+        .await?
+        .into_iter()
+        .filter(|p| p.id != project)
+        .collect();
+    if active.len() < cap {
+        return Ok(());
+    }
+    let names: Vec<String> = active
+        .iter()
+        .map(|p| {
+            let title = Text::from_json(&p.title);
+            let title = title
+                .resolve(&default_locale, &default_locale)
+                .unwrap_or("untitled");
+            format!("{title:?} ({})", p.id)
+        })
+        .collect();
+    Err(Error::FailedPrecondition(format!(
+        "the platform allows {cap} active projects and has {}: {}",
+        active.len(),
+        names.join(", ")
+    )))
 }
 
 /// Published projects whose last phase has not ended.

@@ -180,14 +180,9 @@ pub async fn submit(
         request.communication_plan.as_ref(),
     )?;
     let request_id = Some(request.request_id.trim().to_owned()).filter(|r| !r.is_empty());
-    if let Some(request_id) = &request_id {
-        let earlier = proposals::Entity::find()
-            .filter(proposals::Column::RequestId.eq(request_id.clone()))
-            .one(&state.db)
-            .await?;
-        if let Some(earlier) = earlier {
-            return Ok(to_proto(&earlier));
-        }
+    let proposer = caller.principal()?.subject.clone();
+    if let Some(earlier) = earlier_submission(&state.db, &proposer, request_id.as_deref()).await? {
+        return Ok(to_proto(&earlier));
     }
     let proposal = proposals::Model {
         id: Uuid::now_v7(),
@@ -208,9 +203,22 @@ pub async fn submit(
         version: 1,
     };
     let txn = inspraak_kit::db::begin_write(&state.db).await?;
-    proposals::Entity::insert(proposal.clone().into_active_model())
+    let inserted = proposals::Entity::insert(proposal.clone().into_active_model())
         .exec_without_returning(&txn)
-        .await?;
+        .await;
+    if let Err(error) = inserted {
+        drop(txn);
+        // A retry overlapping the first call: the first one's proposal.
+        if matches!(
+            error.sql_err(),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+        ) && let Some(earlier) =
+            earlier_submission(&state.db, &proposer, proposal.request_id.as_deref()).await?
+        {
+            return Ok(to_proto(&earlier));
+        }
+        return Err(error.into());
+    }
     let view = to_proto(&proposal);
     state
         .publish(
@@ -226,6 +234,22 @@ pub async fn submit(
         .await?;
     state.outbox.commit(txn).await?;
     Ok(view)
+}
+
+/// The proposal this proposer already submitted with this retry key.
+async fn earlier_submission<C: ConnectionTrait>(
+    db: &C,
+    proposer: &str,
+    request_id: Option<&str>,
+) -> Result<Option<proposals::Model>> {
+    let Some(request_id) = request_id else {
+        return Ok(None);
+    };
+    Ok(proposals::Entity::find()
+        .filter(proposals::Column::ProposerId.eq(proposer))
+        .filter(proposals::Column::RequestId.eq(request_id))
+        .one(db)
+        .await?)
 }
 
 async fn find<C: ConnectionTrait>(db: &C, raw_id: &str) -> Result<proposals::Model> {

@@ -50,7 +50,7 @@ entity!(proposals, "proposals", {
     pub decision_reason: Option<String>,
     pub decided_by: Option<String>,
     pub project_id: Option<Uuid>,
-    #[sea_orm(unique)]
+    /// The proposer's own retry key: unique per proposer.
     pub request_id: Option<String>,
     pub submitted_at: DateTimeUtc,
     pub decided_at: Option<DateTimeUtc>,
@@ -132,6 +132,6 @@ entity!(updates, "updates", {
     pub body: Json,
     pub author_id: String,
     pub posted_at: DateTimeUtc,
-    #[sea_orm(unique)]
+    /// The poster's retry key: unique per project and author.
     pub request_id: Option<String>,
 });

@@ -84,7 +84,7 @@ impl MigrationTrait for CreateProjectsSchema {
                 .col(string_null(c("decision_reason")))
                 .col(string_null(c("decided_by")))
                 .col(uuid_null(c("project_id")))
-                .col(ColumnDef::new(c("request_id")).string().null().unique_key())
+                .col(string_null(c("request_id")))
                 .col(timestamp_with_time_zone(c("submitted_at")))
                 .col(timestamp_with_time_zone_null(c("decided_at")))
                 .col(version())
@@ -162,7 +162,7 @@ impl MigrationTrait for CreateProjectsSchema {
                 .col(json_binary(c("body")))
                 .col(string(c("author_id")))
                 .col(timestamp_with_time_zone(c("posted_at")))
-                .col(ColumnDef::new(c("request_id")).string().null().unique_key())
+                .col(string_null(c("request_id")))
                 .to_owned(),
         ];
         for table in tables {
@@ -193,6 +193,23 @@ impl MigrationTrait for CreateProjectsSchema {
         for index in indexes {
             manager.create_index(index).await?;
         }
-        Ok(())
+        // Retry keys belong to whoever sent them: another caller's key is
+        // another request.
+        let mut proposal_retries = index(
+            "proposals_request",
+            "proposals",
+            &["proposer_id", "request_id"],
+        );
+        manager
+            .create_index(proposal_retries.unique().to_owned())
+            .await?;
+        let mut update_retries = index(
+            "updates_request",
+            "updates",
+            &["project_id", "author_id", "request_id"],
+        );
+        manager
+            .create_index(update_retries.unique().to_owned())
+            .await
     }
 }
