@@ -31,6 +31,7 @@ impl TestService {
         let queue_prefix = unique("test_");
         let env = Env::from_pairs([
             ("GRPC_ADDR", "127.0.0.1:0"),
+            ("ADMIN_ADDR", "127.0.0.1:0"),
             ("DATABASE_URL", database.url.as_str()),
             ("BUS_URL", bus_url),
             ("BUS_EXCHANGE", exchange.as_str()),

@@ -98,6 +98,8 @@ pub enum HostError {
 /// A service started by [`start`].
 pub struct Running {
     pub addr: SocketAddr,
+    /// The admin HTTP port, when enabled.
+    pub admin_addr: Option<SocketAddr>,
     pub readiness: Readiness,
     pub context: Context,
     /// Completes when the service has stopped.
@@ -173,6 +175,23 @@ pub async fn start_on<A: ServiceApp>(
         .with_service(dead_letters);
     let readiness = server.readiness();
     let drain = config.grpc.drain_timeout;
+    let admin_addr = match config.grpc.admin_addr {
+        None => None,
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| HostError::Bind { addr, source })?;
+            let bound = listener.local_addr().ok();
+            let (readiness, shutdown) = (readiness.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                if let Err(error) = inspraak_kit::admin::serve(listener, readiness, shutdown).await
+                {
+                    tracing::error!(%error, "the admin HTTP server failed");
+                }
+            });
+            bound
+        }
+    };
 
     // Workers get their own token, cancelled only once the gRPC server has
     // drained: a call in flight may still be writing to the outbox.
@@ -211,6 +230,7 @@ pub async fn start_on<A: ServiceApp>(
 
     Ok(Running {
         addr,
+        admin_addr,
         readiness,
         context,
         stopped,

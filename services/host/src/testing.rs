@@ -110,6 +110,7 @@ impl TestServer {
     pub async fn start<A: ServiceApp>(app: A, database: &TestDatabase, shared: &Shared) -> Self {
         let env = Env::from_pairs([
             ("GRPC_ADDR", "127.0.0.1:0"),
+            ("ADMIN_ADDR", "127.0.0.1:0"),
             ("DATABASE_URL", database.url.as_str()),
             ("BUS_URL", "sqlite::memory:"),
             ("IDENTITY_URL", shared.jwks_url.as_str()),

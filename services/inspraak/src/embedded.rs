@@ -37,6 +37,13 @@ fn config<A: ServiceApp>(
     if !env.is_set(&addr) {
         env.set(addr, format!("127.0.0.1:{}", A::DEFAULT_PORT));
     }
+    let admin = format!("{}_ADMIN_ADDR", A::NAME.to_uppercase());
+    if !env.is_set(&admin) {
+        env.set(
+            admin,
+            format!("127.0.0.1:{}", 9090 + A::DEFAULT_PORT.saturating_sub(50050)),
+        );
+    }
     let mut own = env.scoped(&format!("{}_", A::NAME.to_uppercase()));
     let app = A::configure(&mut own);
     let config = ServiceConfig::from_env(

@@ -16,6 +16,28 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A plain HTTP/1.1 GET: the status code and the body.
+async fn http_get(port: u16, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
 #[tokio::test]
 async fn all_starts_the_four_services_and_stops_on_sigterm() {
     let data = std::env::temp_dir().join(inspraak_kit::testing::unique("inspraak-data-"));
@@ -29,10 +51,15 @@ async fn all_starts_the_four_services_and_stops_on_sigterm() {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
-    for (service, port) in SERVICES.iter().zip(&ports) {
+    let admin_ports: Vec<u16> = SERVICES.iter().map(|_| free_port()).collect();
+    for ((service, port), admin) in SERVICES.iter().zip(&ports).zip(&admin_ports) {
         command.env(
             format!("{}_GRPC_ADDR", service.to_uppercase()),
             format!("127.0.0.1:{port}"),
+        );
+        command.env(
+            format!("{}_ADMIN_ADDR", service.to_uppercase()),
+            format!("127.0.0.1:{admin}"),
         );
     }
     // Token verification in the embedded platform asks identity on this host.
@@ -70,6 +97,21 @@ async fn all_starts_the_four_services_and_stops_on_sigterm() {
         data.join("bus.db").exists(),
         "the embedded broker keeps its queues on disk"
     );
+
+    // The admin port speaks plain HTTP for tools without gRPC health.
+    for admin in &admin_ports {
+        let (status, body) = http_get(*admin, "/healthz").await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = http_get(*admin, "/readyz").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, metrics) = http_get(admin_ports[0], "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("rpc_server_call_duration_seconds_bucket"),
+        "the health checks above were measured:\n{metrics}"
+    );
+    assert!(metrics.contains("rpc_method=\"Check\""), "{metrics}");
 
     let pid = platform.id().expect("running").to_string();
     let killed = std::process::Command::new("kill")

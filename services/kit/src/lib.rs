@@ -2,6 +2,7 @@
 //! the gRPC server, token verification, database access, a controllable clock
 //! and shutdown handling.
 
+pub mod admin;
 pub mod auth;
 pub mod clock;
 pub mod config;

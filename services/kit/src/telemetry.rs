@@ -103,7 +103,7 @@ impl Telemetry {
             .map_err(|e| anyhow::anyhow!("RUST_LOG {:?}: {e}", settings.log_filter))?;
 
         let (tracer_provider, meter_provider) = match &settings.otlp_endpoint {
-            None => (None, None),
+            None => (None, install_metrics(None).ok()),
             Some(endpoint) => {
                 let resource = opentelemetry_sdk::Resource::builder()
                     .with_service_name(settings.service_name.clone())
@@ -125,12 +125,8 @@ impl Telemetry {
                 let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(metrics)
                     .with_interval(settings.metric_interval)
                     .build();
-                let meter_provider = SdkMeterProvider::builder()
-                    .with_reader(reader)
-                    .with_resource(resource)
-                    .build();
                 opentelemetry::global::set_tracer_provider(tracer_provider.clone());
-                opentelemetry::global::set_meter_provider(meter_provider.clone());
+                let meter_provider = install_metrics(Some((reader, resource)))?;
                 (Some(tracer_provider), Some(meter_provider))
             }
         };
@@ -172,6 +168,46 @@ impl Telemetry {
             eprintln!("flushing metrics failed: {error}");
         }
     }
+}
+
+static REGISTRY: std::sync::OnceLock<prometheus::Registry> = std::sync::OnceLock::new();
+
+/// Installs the global meter provider: always a Prometheus registry (scraped
+/// on the admin port's `/metrics`), plus the OTLP reader when configured.
+/// Once per process; later calls fail. Call it before building servers and
+/// consumers: instruments made earlier stay no-ops.
+pub fn install_metrics(
+    otlp: Option<(
+        opentelemetry_sdk::metrics::PeriodicReader<opentelemetry_otlp::MetricExporter>,
+        opentelemetry_sdk::Resource,
+    )>,
+) -> anyhow::Result<SdkMeterProvider> {
+    let registry = prometheus::Registry::new();
+    REGISTRY
+        .set(registry.clone())
+        .map_err(|_| anyhow::anyhow!("metrics are installed already"))?;
+    let prometheus = opentelemetry_prometheus::exporter()
+        .with_registry(registry)
+        .without_target_info()
+        .build()
+        .map_err(|e| anyhow::anyhow!("the Prometheus exporter: {e}"))?;
+    let mut builder = SdkMeterProvider::builder().with_reader(prometheus);
+    if let Some((reader, resource)) = otlp {
+        builder = builder.with_reader(reader).with_resource(resource);
+    }
+    let provider = builder.build();
+    opentelemetry::global::set_meter_provider(provider.clone());
+    Ok(provider)
+}
+
+/// The metrics in the Prometheus text format, if metrics were installed.
+pub fn prometheus_text() -> Option<String> {
+    let registry = REGISTRY.get()?;
+    let mut out = String::new();
+    prometheus::TextEncoder::new()
+        .encode_utf8(&registry.gather(), &mut out)
+        .ok()?;
+    Some(out)
 }
 
 /// Makes `span` continue the trace whose context `headers` carry.

@@ -80,6 +80,7 @@ impl Identity {
         let bus_url = bus.url.clone();
         let env = Env::from_pairs([
             ("GRPC_ADDR", "127.0.0.1:0"),
+            ("ADMIN_ADDR", "127.0.0.1:0"),
             ("DATABASE_URL", database.url.as_str()),
             ("BUS_URL", bus_url.as_str()),
             ("SHUTDOWN_DRAIN_TIMEOUT", "2s"),

@@ -40,6 +40,25 @@ pub struct ServerSettings {
     /// `SHUTDOWN_DRAIN_TIMEOUT`: how long in-flight calls and event handlers
     /// may take to finish after SIGTERM.
     pub drain_timeout: Duration,
+    /// `ADMIN_ADDR`: the admin HTTP port (`/healthz`, `/readyz`, `/metrics`),
+    /// or `off`.
+    pub admin_addr: Option<SocketAddr>,
+}
+
+/// An address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+impl std::str::FromStr for OptionalAddr {
+    type Err = std::net::AddrParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "off" {
+            Ok(Self(None))
+        } else {
+            s.parse().map(|a| Self(Some(a)))
+        }
+    }
 }
 
 impl ServerSettings {
@@ -60,6 +79,17 @@ impl ServerSettings {
             ),
             default_deadline: env.duration_or("GRPC_DEFAULT_DEADLINE", Duration::from_secs(30)),
             drain_timeout: env.duration_or("SHUTDOWN_DRAIN_TIMEOUT", Duration::from_secs(20)),
+            // The admin port follows the gRPC one: 50051 → 9091, 50052 → 9092…
+            admin_addr: env
+                .or(
+                    "ADMIN_ADDR",
+                    OptionalAddr(Some(SocketAddr::from((
+                        [0, 0, 0, 0],
+                        9090 + default_port.saturating_sub(50050),
+                    )))),
+                    "a socket address such as 0.0.0.0:9091, or off",
+                )
+                .0,
         }
     }
 
@@ -71,6 +101,7 @@ impl ServerSettings {
             concurrency_per_connection: 256,
             default_deadline: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(5),
+            admin_addr: None,
         }
     }
 }
