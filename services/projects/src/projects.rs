@@ -99,50 +99,85 @@ pub async fn to_proto<C: ConnectionTrait>(
     project: &projects::Model,
     now: DateTime<Utc>,
 ) -> Result<proto::Project> {
-    let phases = phases_of(db, project.id).await?;
+    let mut views = to_protos(db, std::slice::from_ref(project), now).await?;
+    views
+        .pop()
+        .ok_or_else(|| Error::Internal("a project vanished while it was read".to_owned()))
+}
+
+/// Several projects with their phases, milestones and teams, in three
+/// queries whatever their number (a page of projects is not N+1 reads).
+pub async fn to_protos<C: ConnectionTrait>(
+    db: &C,
+    projects: &[projects::Model],
+    now: DateTime<Utc>,
+) -> Result<Vec<proto::Project>> {
+    let ids: Vec<Uuid> = projects.iter().map(|p| p.id).collect();
+    let phases = phases::Entity::find()
+        .filter(phases::Column::ProjectId.is_in(ids.clone()))
+        .order_by_asc(phases::Column::StartsAt)
+        .all(db)
+        .await?;
     let milestones = milestones::Entity::find()
-        .filter(milestones::Column::ProjectId.eq(project.id))
+        .filter(milestones::Column::ProjectId.is_in(ids.clone()))
         .order_by_asc(milestones::Column::At)
         .all(db)
         .await?;
     let team = project_team::Entity::find()
-        .filter(project_team::Column::ProjectId.eq(project.id))
+        .filter(project_team::Column::ProjectId.is_in(ids))
         .order_by_asc(project_team::Column::UserId)
         .all(db)
         .await?;
-    let topics: Vec<String> = serde_json::from_value(project.topics.clone()).unwrap_or_default();
-    Ok(proto::Project {
-        id: project.id.to_string(),
-        title: Some(Text::from_json(&project.title).to_proto()),
-        description: Some(Text::from_json(&project.description).to_proto()),
-        state: state_proto(&project.state),
-        visibility: visibility_proto(&project.visibility),
-        folder_id: project.folder_id.map(|f| f.to_string()).unwrap_or_default(),
-        department_id: project.department_id.clone(),
-        topics,
-        team: Some(proto::Team {
-            manager_ids: team
+    Ok(projects
+        .iter()
+        .map(|project| {
+            let own_phases: Vec<phases::Model> = phases
                 .iter()
-                .filter(|m| m.role == MANAGER)
-                .map(|m| m.user_id.clone())
-                .collect(),
-            communication_contact_id: team
-                .iter()
-                .find(|m| m.role == COMMUNICATION_CONTACT)
-                .map(|m| m.user_id.clone())
-                .unwrap_or_default(),
-        }),
-        active: is_active(project, &phases, now),
-        phases: phases.iter().map(phase_proto).collect(),
-        milestones: milestones.iter().map(milestone_proto).collect(),
-        proposal_id: project
-            .proposal_id
-            .map(|p| p.to_string())
-            .unwrap_or_default(),
-        published_at: project.published_at.map(timestamp),
-        created_at: Some(timestamp(project.created_at)),
-        etag: etag(project),
-    })
+                .filter(|p| p.project_id == project.id)
+                .cloned()
+                .collect();
+            let own_team: Vec<&project_team::Model> =
+                team.iter().filter(|m| m.project_id == project.id).collect();
+            let topics: Vec<String> =
+                serde_json::from_value(project.topics.clone()).unwrap_or_default();
+            proto::Project {
+                id: project.id.to_string(),
+                title: Some(Text::from_json(&project.title).to_proto()),
+                description: Some(Text::from_json(&project.description).to_proto()),
+                state: state_proto(&project.state),
+                visibility: visibility_proto(&project.visibility),
+                folder_id: project.folder_id.map(|f| f.to_string()).unwrap_or_default(),
+                department_id: project.department_id.clone(),
+                topics,
+                team: Some(proto::Team {
+                    manager_ids: own_team
+                        .iter()
+                        .filter(|m| m.role == MANAGER)
+                        .map(|m| m.user_id.clone())
+                        .collect(),
+                    communication_contact_id: own_team
+                        .iter()
+                        .find(|m| m.role == COMMUNICATION_CONTACT)
+                        .map(|m| m.user_id.clone())
+                        .unwrap_or_default(),
+                }),
+                active: is_active(project, &own_phases, now),
+                phases: own_phases.iter().map(phase_proto).collect(),
+                milestones: milestones
+                    .iter()
+                    .filter(|m| m.project_id == project.id)
+                    .map(milestone_proto)
+                    .collect(),
+                proposal_id: project
+                    .proposal_id
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
+                published_at: project.published_at.map(timestamp),
+                created_at: Some(timestamp(project.created_at)),
+                etag: etag(project),
+            }
+        })
+        .collect())
 }
 
 /// Whether `caller` may see `project` at all.
@@ -276,12 +311,8 @@ pub async fn list(
     }
     let rows = query.limit(page_size + 1).all(&state.db).await?;
     let more = rows.len() as u64 > page_size;
-    let page: Vec<&projects::Model> = rows.iter().take(page_size as usize).collect();
-    let now = state.clock.now();
-    let mut projects = Vec::with_capacity(page.len());
-    for project in &page {
-        projects.push(to_proto(&state.db, project, now).await?);
-    }
+    let page: Vec<projects::Model> = rows.iter().take(page_size as usize).cloned().collect();
+    let projects = to_protos(&state.db, &page, state.clock.now()).await?;
     Ok(proto::ListProjectsResponse {
         next_page_token: if more {
             page.last().map(|p| p.id.to_string()).unwrap_or_default()
