@@ -43,58 +43,79 @@ pub async fn to_proto<C: ConnectionTrait>(
     user: &users::Model,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<proto::User> {
+    let mut views = to_protos(db, std::slice::from_ref(user), now).await?;
+    views
+        .pop()
+        .ok_or_else(|| Error::Internal("a user vanished while read".to_owned()))
+}
+
+/// Several accounts with their roles and departments, in two queries
+/// whatever their number.
+pub async fn to_protos<C: ConnectionTrait>(
+    db: &C,
+    users: &[users::Model],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<proto::User>> {
+    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
     let grants = role_grants::Entity::find()
-        .filter(role_grants::Column::UserId.eq(user.id))
+        .filter(role_grants::Column::UserId.is_in(ids.clone()))
         .all(db)
         .await?;
     let departments = department_members::Entity::find()
-        .filter(department_members::Column::UserId.eq(user.id))
+        .filter(department_members::Column::UserId.is_in(ids))
         .all(db)
         .await?;
-    let blocked = effective_status(user, now) == UserStatus::Blocked;
-    let fields: std::collections::BTreeMap<String, FieldAnswer> =
-        serde_json::from_value(user.fields.clone()).unwrap_or_default();
-    Ok(proto::User {
-        id: user.id.to_string(),
-        email: user.email.clone(),
-        email_confirmed: user.email_confirmed_at.is_some(),
-        display_name: user.display_name.clone(),
-        locale: user.locale.clone(),
-        fields: fields
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_proto()))
-            .collect(),
-        status: match effective_status(user, now) {
-            UserStatus::Active => proto::UserStatus::Active as i32,
-            UserStatus::Blocked => proto::UserStatus::Blocked as i32,
-            UserStatus::Deleted => proto::UserStatus::Deleted as i32,
-        },
-        roles: grants
-            .iter()
-            .filter_map(|grant| {
-                let role = grant.role.parse().ok()?;
-                Some(proto::RoleGrant {
-                    role: role_to_proto(role),
-                    project_reviewer: grant.project_reviewer,
-                    granted_by: grant.granted_by.clone(),
-                    granted_at: Some(timestamp(grant.granted_at)),
-                })
-            })
-            .collect(),
-        department_ids: departments
-            .iter()
-            .map(|d| d.department_id.to_string())
-            .collect(),
-        // An ended block is history, not state.
-        blocked_until: blocked.then(|| user.blocked_until.map(timestamp)).flatten(),
-        block_reason: if blocked {
-            user.block_reason.clone().unwrap_or_default()
-        } else {
-            String::new()
-        },
-        created_at: Some(timestamp(user.created_at)),
-        etag: etag(user),
-    })
+    Ok(users
+        .iter()
+        .map(|user| {
+            let blocked = effective_status(user, now) == UserStatus::Blocked;
+            let fields: std::collections::BTreeMap<String, FieldAnswer> =
+                serde_json::from_value(user.fields.clone()).unwrap_or_default();
+            proto::User {
+                id: user.id.to_string(),
+                email: user.email.clone(),
+                email_confirmed: user.email_confirmed_at.is_some(),
+                display_name: user.display_name.clone(),
+                locale: user.locale.clone(),
+                fields: fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_proto()))
+                    .collect(),
+                status: match effective_status(user, now) {
+                    UserStatus::Active => proto::UserStatus::Active as i32,
+                    UserStatus::Blocked => proto::UserStatus::Blocked as i32,
+                    UserStatus::Deleted => proto::UserStatus::Deleted as i32,
+                },
+                roles: grants
+                    .iter()
+                    .filter(|grant| grant.user_id == user.id)
+                    .filter_map(|grant| {
+                        let role = grant.role.parse().ok()?;
+                        Some(proto::RoleGrant {
+                            role: role_to_proto(role),
+                            project_reviewer: grant.project_reviewer,
+                            granted_by: grant.granted_by.clone(),
+                            granted_at: Some(timestamp(grant.granted_at)),
+                        })
+                    })
+                    .collect(),
+                department_ids: departments
+                    .iter()
+                    .filter(|d| d.user_id == user.id)
+                    .map(|d| d.department_id.to_string())
+                    .collect(),
+                // An ended block is history, not state.
+                blocked_until: blocked.then(|| user.blocked_until.map(timestamp)).flatten(),
+                block_reason: if blocked {
+                    user.block_reason.clone().unwrap_or_default()
+                } else {
+                    String::new()
+                },
+                created_at: Some(timestamp(user.created_at)),
+                etag: etag(user),
+            }
+        })
+        .collect())
 }
 
 pub fn parse_id(field: &str, raw: &str) -> Result<Uuid> {
@@ -412,10 +433,7 @@ pub async fn list(
     } else {
         String::new()
     };
-    let mut users = Vec::with_capacity(page.len());
-    for user in &page {
-        users.push(to_proto(&state.db, user, state.clock.now()).await?);
-    }
+    let users = to_protos(&state.db, &page, state.clock.now()).await?;
     Ok(proto::ListUsersResponse {
         users,
         next_page_token,

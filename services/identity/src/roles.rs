@@ -317,10 +317,7 @@ pub async fn overview(state: &State, caller: &Caller) -> Result<proto::Governanc
             "no decision-maker receives the periodic report".to_owned(),
         );
     }
-    let mut core_team = Vec::with_capacity(team.len());
-    for member in &team {
-        core_team.push(to_proto(&state.db, member, state.clock.now()).await?);
-    }
+    let core_team = crate::people::to_protos(&state.db, &team, state.clock.now()).await?;
     Ok(proto::GovernanceOverview {
         core_team,
         core_team_cap: cap,
