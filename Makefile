@@ -12,13 +12,14 @@ export INSPRAAK_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
 # `make test` may have just installed it.
 CARGO := scripts/cargo
 
-.PHONY: help run test lint fmt build test-services clean
+.PHONY: help run test lint fmt build test-services clean helm-lint
 
 help:
 	@echo "make run    - the whole platform in one process (release build, SQLite under ./data)"
 	@echo "make test   - make sure PostgreSQL and RabbitMQ run, then the whole test suite"
 	@echo "make lint   - rustfmt and clippy, warnings are errors"
 	@echo "make fmt    - format the code"
+	@echo "make helm-lint - lint, render and test the Helm chart, the Dockerfile and compose file"
 
 run:
 	$(CARGO) run --release -p inspraak -- all
@@ -42,3 +43,7 @@ fmt:
 clean:
 	$(CARGO) clean
 	rm -rf data
+
+# Installs its own helm and Kubernetes schemas into .tools/ (gitignored).
+helm-lint:
+	helm/tests/helm-lint.sh
