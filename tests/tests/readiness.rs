@@ -84,7 +84,7 @@ async fn projects_becomes_ready() {
 #[tokio::test]
 async fn contributions_becomes_ready() {
     becomes_ready(
-        ContributionsService,
+        contributions(),
         &["inspraak.contributions.v1.Contributions"],
     )
     .await;
@@ -140,12 +140,8 @@ async fn readiness_waits_for_database_migrations_and_broker() {
 /// back to SERVING by itself once it has reconnected.
 #[tokio::test]
 async fn readiness_comes_back_after_the_broker_drops_the_connection() {
-    let service = TestService::start(
-        ContributionsService,
-        TestDatabase::postgres().await,
-        &amqp_url(),
-    )
-    .await;
+    let service =
+        TestService::start(contributions(), TestDatabase::postgres().await, &amqp_url()).await;
     let addr = service.addr();
     wait_for_health(
         addr,
@@ -157,8 +153,10 @@ async fn readiness_comes_back_after_the_broker_drops_the_connection() {
 
     let mut connected = service.running.context.bus.broker().connected();
     inspraak_bus::testing::cut_broker_connections(&service.queue_prefix).await;
-    // The connection loss is seen...
-    tokio::time::timeout(Duration::from_secs(10), connected.wait_for(|up| !*up))
+    // The connection loss is seen... as a change of state, not as the value
+    // `false`: the service's consumers may reconnect before this task looks,
+    // and a watch keeps only the latest value.
+    tokio::time::timeout(Duration::from_secs(10), connected.changed())
         .await
         .expect("the lost connection is noticed")
         .expect("the broker handle lives");
@@ -176,4 +174,8 @@ async fn readiness_comes_back_after_the_broker_drops_the_connection() {
 
 fn projects() -> ProjectsService {
     ProjectsService::new(inspraak_projects::ProjectsSettings::defaults())
+}
+
+fn contributions() -> ContributionsService {
+    ContributionsService::new(inspraak_contributions::ContributionsSettings::defaults())
 }

@@ -3,34 +3,80 @@
 //! It runs alone (`inspraak-contributions`, or `inspraak serve contributions`) or with the other
 //! three in one process (`inspraak all`).
 
-pub mod migration;
+pub mod access;
+pub mod error;
+pub mod grpc;
+pub mod inputs;
+pub mod projection;
+pub mod state;
+pub mod store;
+
+use std::sync::Arc;
 
 use inspraak_host::{Context, ServiceApp};
+use inspraak_kit::Env;
 use inspraak_kit::grpc::GrpcServer;
-use inspraak_proto::contributions::v1::contributions_server::{Contributions, ContributionsServer};
+use inspraak_proto::contributions::v1::contributions_server::ContributionsServer;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use state::ContributionsSettings;
+pub use store::Migrator;
+// Kept at the crate root too: the platform's migration tests name it there.
+pub use store::migration;
 
 /// The contributions service, as the host runs it.
-pub struct ContributionsService;
+pub struct ContributionsService {
+    settings: Arc<ContributionsSettings>,
+}
 
-/// The public API, `inspraak.contributions.v1.Contributions`.
-struct ContributionsApi;
+impl ContributionsService {
+    pub fn new(settings: ContributionsSettings) -> Self {
+        Self {
+            settings: Arc::new(settings),
+        }
+    }
 
-impl Contributions for ContributionsApi {}
+    pub fn state(&self, context: &Context) -> state::State {
+        state::State {
+            db: context.db.clone(),
+            outbox: context.bus.outbox(),
+            clock: context.clock.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+}
 
 impl ServiceApp for ContributionsService {
     const NAME: &'static str = "contributions";
     const DEFAULT_PORT: u16 = 50053;
-    type Migrator = migration::Migrator;
+    type Migrator = store::Migrator;
 
-    fn configure(_env: &mut inspraak_kit::Env) -> Self {
-        Self
+    fn configure(env: &mut Env) -> Self {
+        Self::new(ContributionsSettings::from_env(env))
     }
 
-    fn routes(&self, _context: &Context, server: GrpcServer) -> GrpcServer {
+    fn routes(&self, context: &Context, server: GrpcServer) -> GrpcServer {
         let api = inspraak_kit::limited!(
-            ContributionsServer::new(ContributionsApi),
+            ContributionsServer::new(grpc::ContributionsApi {
+                state: self.state(context)
+            }),
             server.settings()
         );
         server.with_service(api)
+    }
+
+    fn spawn_workers(
+        &self,
+        context: &Context,
+        shutdown: &CancellationToken,
+    ) -> Vec<JoinHandle<()>> {
+        let consumer = context.bus.consumer(
+            context.db.clone(),
+            projection::PURPOSE,
+            projection::BINDINGS,
+            projection::ProjectProjection,
+        );
+        vec![tokio::spawn(consumer.run(shutdown.clone()))]
     }
 }

@@ -256,6 +256,7 @@ async fn report_input(platform: &Platform, project_id: &str, phase_id: &str) {
             input_id,
             project_id: project_id.to_owned(),
             phase_id: phase_id.to_owned(),
+            ..Default::default()
         },
     );
     let envelope = Envelope {

@@ -1,0 +1,98 @@
+//! Who is calling, and what they may do in a project. Platform roles come
+//! from the token; project roles come from the projection of projects'
+//! teams, so they hold while projects is down.
+
+use inspraak_kit::auth::Principal;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::store::entities::{projected_projects, projected_team};
+
+pub const MANAGER: &str = "manager";
+pub const COMMUNICATION_CONTACT: &str = "communication_contact";
+
+/// The caller: anonymous, or a verified principal.
+pub struct Caller<'a>(pub Option<&'a Principal>);
+
+impl Caller<'_> {
+    pub fn principal(&self) -> Result<&Principal> {
+        self.0
+            .ok_or_else(|| Error::Unauthenticated("sign in first".to_owned()))
+    }
+
+    pub fn subject(&self) -> Option<&str> {
+        self.0.map(|p| p.subject.as_str())
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0.is_some_and(Principal::is_admin)
+    }
+
+    /// The caller's roles in `project`, as the projection knows them.
+    pub async fn project_roles<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        project: Uuid,
+    ) -> Result<Vec<String>> {
+        let Some(subject) = self.subject() else {
+            return Ok(Vec::new());
+        };
+        Ok(projected_team::Entity::find()
+            .filter(projected_team::Column::ProjectId.eq(project))
+            .filter(projected_team::Column::UserId.eq(subject))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|member| member.role)
+            .collect())
+    }
+
+    /// Platform admins and the project's managers.
+    pub async fn is_manager<C: ConnectionTrait>(&self, db: &C, project: Uuid) -> Result<bool> {
+        Ok(self.is_admin()
+            || self
+                .project_roles(db, project)
+                .await?
+                .iter()
+                .any(|r| r == MANAGER))
+    }
+
+    /// Whether the caller may see `project`: its team and admins always;
+    /// others not a draft, and only as its visibility allows.
+    pub async fn may_see<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        project: &projected_projects::Model,
+    ) -> Result<bool> {
+        if self.is_admin() || !self.project_roles(db, project.id).await?.is_empty() {
+            return Ok(true);
+        }
+        if project.state == "draft" {
+            return Ok(false);
+        }
+        Ok(match project.visibility.as_str() {
+            "public" => true,
+            "registered" => self.0.is_some(),
+            _ => false,
+        })
+    }
+
+    /// The projected project, if the caller may see it; NOT_FOUND otherwise
+    /// (a hidden project's existence is not revealed).
+    pub async fn visible_project<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        id: Uuid,
+    ) -> Result<projected_projects::Model> {
+        let project = projected_projects::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .ok_or(Error::NotFound("project"))?;
+        if self.may_see(db, &project).await? {
+            Ok(project)
+        } else {
+            Err(Error::NotFound("project"))
+        }
+    }
+}

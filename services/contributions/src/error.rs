@@ -1,0 +1,3 @@
+//! Contributions answers with the platform's common errors.
+
+pub use inspraak_kit::error::{Error, Result};
