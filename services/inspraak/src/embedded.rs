@@ -160,7 +160,11 @@ async fn serve_all(
         .iter()
         .zip(&running)
     {
-        tracing::info!(service = name, addr = %service.addr, "listening");
+        let admin = service
+            .admin_addr
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(service = name, addr = %service.addr, admin = %admin, "listening");
     }
     let mut code = ExitCode::SUCCESS;
     for service in running {

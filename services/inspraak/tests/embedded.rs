@@ -9,13 +9,6 @@ use tonic_health::pb::health_check_response::ServingStatus;
 
 const SERVICES: [&str; 4] = ["identity", "projects", "contributions", "notifications"];
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// A plain HTTP/1.1 GET: the status code and the body.
 async fn http_get(port: u16, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,47 +34,80 @@ async fn http_get(port: u16, path: &str) -> (u16, String) {
 #[tokio::test]
 async fn all_starts_the_four_services_and_stops_on_sigterm() {
     let data = std::env::temp_dir().join(inspraak_kit::testing::unique("inspraak-data-"));
-    let ports: Vec<u16> = SERVICES.iter().map(|_| free_port()).collect();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_inspraak"));
     command
         .arg("all")
         .env("INSPRAAK_DATA_DIR", &data)
         .env("RUST_LOG", "info")
         .env("LOG_FORMAT", "json")
+        // Nothing here signs tokens: no need for identity's keys.
+        .env("IDENTITY_URL", "http://127.0.0.1:1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
-    let admin_ports: Vec<u16> = SERVICES.iter().map(|_| free_port()).collect();
-    for ((service, port), admin) in SERVICES.iter().zip(&ports).zip(&admin_ports) {
+    // Port 0 everywhere: the platform says in its log where each service
+    // listens, so no other test can take a port between choosing and binding.
+    for service in SERVICES {
         command.env(
             format!("{}_GRPC_ADDR", service.to_uppercase()),
-            format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
         );
         command.env(
             format!("{}_ADMIN_ADDR", service.to_uppercase()),
-            format!("127.0.0.1:{admin}"),
+            "127.0.0.1:0",
         );
     }
-    // Token verification in the embedded platform asks identity on this host.
-    command.env("IDENTITY_URL", format!("http://127.0.0.1:{}", ports[0]));
     let started = Instant::now();
-    let platform = command.spawn().expect("start inspraak all");
-
-    for (service, port) in SERVICES.iter().zip(&ports) {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(Instant::now() < deadline, "{service} never listened");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut platform = command.spawn().expect("start inspraak all");
+    let stdout = platform.stdout.take().expect("piped stdout");
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let reader = tokio::spawn(async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let mut all = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = lines_tx.send(line.clone());
+            all.push(line);
         }
+        all
+    });
+
+    // Where each service listens, from the "listening" log lines.
+    let mut listening = std::collections::HashMap::new();
+    while listening.len() < SERVICES.len() {
+        let line =
+            tokio::time::timeout_at((started + Duration::from_secs(15)).into(), lines_rx.recv())
+                .await
+                .expect("all four services listen within 15 s")
+                .expect("the platform is running");
+        let entry: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if entry["message"] == "listening" {
+            let service = entry["service"].as_str().expect("service").to_owned();
+            let grpc: std::net::SocketAddr = entry["addr"]
+                .as_str()
+                .expect("addr")
+                .parse()
+                .expect("an address");
+            let admin: std::net::SocketAddr = entry["admin"]
+                .as_str()
+                .expect("admin")
+                .parse()
+                .expect("an address");
+            listening.insert(service, (grpc, admin));
+        }
+    }
+
+    for service in SERVICES {
+        let (grpc, _) = listening[service];
         wait_for_health(
-            addr,
+            grpc,
             service,
             ServingStatus::Serving,
             Duration::from_secs(10),
         )
         .await;
-        assert_eq!(health(addr, "").await, ServingStatus::Serving);
+        assert_eq!(health(grpc, "").await, ServingStatus::Serving);
     }
     println!(
         "all four services ready {:.2}s after start",
@@ -99,13 +125,14 @@ async fn all_starts_the_four_services_and_stops_on_sigterm() {
     );
 
     // The admin port speaks plain HTTP for tools without gRPC health.
-    for admin in &admin_ports {
-        let (status, body) = http_get(*admin, "/healthz").await;
+    for service in SERVICES {
+        let (_, admin) = listening[service];
+        let (status, body) = http_get(admin.port(), "/healthz").await;
         assert_eq!(status, 200, "{body}");
-        let (status, body) = http_get(*admin, "/readyz").await;
+        let (status, body) = http_get(admin.port(), "/readyz").await;
         assert_eq!(status, 200, "{body}");
     }
-    let (status, metrics) = http_get(admin_ports[0], "/metrics").await;
+    let (status, metrics) = http_get(listening["identity"].1.port(), "/metrics").await;
     assert_eq!(status, 200);
     assert!(
         metrics.contains("rpc_server_call_duration_seconds_bucket"),
@@ -119,25 +146,26 @@ async fn all_starts_the_four_services_and_stops_on_sigterm() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let output = tokio::time::timeout(Duration::from_secs(15), platform.wait_with_output())
+    let status = tokio::time::timeout(Duration::from_secs(15), platform.wait())
         .await
         .expect("stops within the drain timeout")
         .unwrap();
-    assert!(output.status.success(), "exit status {:?}", output.status);
+    assert!(status.success(), "exit status {status:?}");
 
     // LOG_FORMAT=json: every line is one JSON object with a level and a message.
-    let logs = String::from_utf8(output.stdout).expect("UTF-8 logs");
-    let mut lines = 0;
-    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+    let lines = reader.await.expect("the log reader");
+    for line in lines.iter().filter(|l| !l.trim().is_empty()) {
         let entry: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         assert!(
             entry["level"].is_string() && entry["message"].is_string(),
             "{line}"
         );
-        lines += 1;
     }
-    assert!(logs.contains("SIGTERM received"), "the shutdown is logged");
-    assert!(lines >= 8, "only {lines} log lines");
+    assert!(
+        lines.iter().any(|l| l.contains("SIGTERM received")),
+        "the shutdown is logged"
+    );
+    assert!(lines.len() >= 8, "only {} log lines", lines.len());
     let _ = std::fs::remove_dir_all(&data);
 }
