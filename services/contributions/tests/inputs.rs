@@ -720,7 +720,7 @@ async fn the_projection_catches_up_after_a_stop(backend: Backend) {
     .expect("accepted once the missed publication is applied");
 }
 
-on_both_databases!(
+inspraak_host::on_both_databases!(
     the_projection_catches_up_after_a_stop,
     input_follows_the_phase_window,
     refusals_name_the_failed_condition,

@@ -169,3 +169,44 @@ pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
     );
     request
 }
+
+/// The databases every service's tests run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    /// A fresh database of this kind.
+    pub async fn database(self) -> TestDatabase {
+        match self {
+            Self::Postgres => TestDatabase::postgres().await,
+            Self::Sqlite => TestDatabase::sqlite(),
+        }
+    }
+}
+
+/// Runs each named scenario, an `async fn(Backend)`, once on PostgreSQL and
+/// once on SQLite, as tests `postgres::<name>` and `sqlite::<name>`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($scenario:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::testing::Backend::Postgres).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::testing::Backend::Sqlite).await;
+                }
+            )*
+        }
+    };
+}

@@ -2588,7 +2588,7 @@ async fn department_members_are_shown_to_admins_only(backend: Backend) {
     identity.stop().await;
 }
 
-on_both_databases!(
+inspraak_host::on_both_databases!(
     department_members_are_shown_to_admins_only,
     the_last_admin_cannot_delete_their_account,
     a_person_reads_and_updates_their_profile,

@@ -323,7 +323,7 @@ async fn password_guessing_is_capped_per_client(backend: Backend) {
     identity.stop().await;
 }
 
-on_both_databases!(
+inspraak_host::on_both_databases!(
     a_reused_refresh_token_revokes_its_family,
     a_rotated_key_verifies_until_its_tokens_expired,
     forged_tokens_are_refused,

@@ -383,7 +383,7 @@ async fn the_first_admin_is_bootstrapped_at_start(backend: Backend) {
     identity.stop().await;
 }
 
-on_both_databases!(
+inspraak_host::on_both_databases!(
     the_first_admin_is_bootstrapped_at_start,
     register_confirm_login_refresh_logout,
     unconfirmed_accounts_sign_in_unverified,

@@ -822,4 +822,4 @@ fn text(localized: Option<&proto::LocalizedText>) -> &str {
         .map_or("", String::as_str)
 }
 
-on_both_databases!(another_projects_manager_cannot_change_this_project);
+inspraak_host::on_both_databases!(another_projects_manager_cannot_change_this_project);

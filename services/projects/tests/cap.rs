@@ -141,4 +141,4 @@ async fn the_refusal_names_the_active_projects(backend: Backend) {
         .expect("a place freed up when the first project's last phase ended");
 }
 
-on_both_databases!(the_refusal_names_the_active_projects);
+inspraak_host::on_both_databases!(the_refusal_names_the_active_projects);

@@ -3503,7 +3503,7 @@ async fn overlapping_retries_make_one(backend: Backend) {
     assert!(problems.is_empty(), "{backend:?}:\n{}", problems.join("\n"));
 }
 
-on_both_databases!(
+inspraak_host::on_both_databases!(
     settings_are_read_publicly_and_replaced_by_admins,
     department_staff_propose_projects,
     the_core_team_reviews_proposals,

@@ -88,4 +88,4 @@ async fn phase_events_happen_once_across_instances_and_restarts(backend: Backend
     restarted.stop().await;
 }
 
-on_both_databases!(phase_events_happen_once_across_instances_and_restarts);
+inspraak_host::on_both_databases!(phase_events_happen_once_across_instances_and_restarts);

@@ -192,7 +192,7 @@ async fn settings_name_each_bad_value(backend: Backend) {
     assert_eq!(stale.code(), Code::Aborted);
 }
 
-on_both_databases!(
+inspraak_host::on_both_databases!(
     phases_must_fit_the_timeline_and_the_locales,
     settings_name_each_bad_value
 );

@@ -23,11 +23,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tonic::Request;
 use tonic::transport::Channel;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
+pub use inspraak_host::testing::Backend;
 
 pub struct Platform {
     pub server: TestServer,
@@ -46,10 +42,7 @@ pub struct Who {
 
 impl Platform {
     pub async fn start(backend: Backend) -> Self {
-        let database = match backend {
-            Backend::Postgres => TestDatabase::postgres().await,
-            Backend::Sqlite => TestDatabase::sqlite(),
-        };
+        let database = backend.database().await;
         let shared = Shared::new().await;
         let server = TestServer::start(
             ContributionsService::new(ContributionsSettings::defaults()),
@@ -345,27 +338,4 @@ pub fn project(manager: &Who, phases: Vec<projects::Phase>) -> projects::Project
         phases,
         ..Default::default()
     }
-}
-
-/// Runs `scenario` on PostgreSQL and on SQLite.
-#[macro_export]
-macro_rules! on_both_databases {
-    ($($scenario:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::support::Backend::Postgres).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::support::Backend::Sqlite).await;
-                }
-            )*
-        }
-    };
 }

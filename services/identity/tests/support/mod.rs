@@ -24,11 +24,7 @@ use tonic::transport::Channel;
 
 pub use inspraak_proto::identity::v1::PlatformRole;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
+pub use inspraak_host::testing::Backend;
 
 pub const PASSWORD: &str = "a long enough passphrase";
 const EVENTS_QUEUE: &str = "test.identity.events";
@@ -72,10 +68,7 @@ impl Identity {
     }
 
     pub async fn start_with(backend: Backend, settings: IdentitySettings) -> Self {
-        let database = match backend {
-            Backend::Postgres => TestDatabase::postgres().await,
-            Backend::Sqlite => TestDatabase::sqlite(),
-        };
+        let database = backend.database().await;
         let bus = TestDatabase::sqlite();
         let bus_url = bus.url.clone();
         let env = Env::from_pairs([
@@ -315,27 +308,4 @@ impl Identity {
             ..person
         }
     }
-}
-
-/// Runs `scenario` on PostgreSQL and on SQLite.
-#[macro_export]
-macro_rules! on_both_databases {
-    ($($scenario:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::support::Backend::Postgres).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::support::Backend::Sqlite).await;
-                }
-            )*
-        }
-    };
 }

@@ -11,11 +11,7 @@ use inspraak_proto::projects::v1 as proto;
 use inspraak_proto::projects::v1::projects_client::ProjectsClient;
 use tonic::transport::Channel;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
+pub use inspraak_host::testing::Backend;
 
 pub struct Platform {
     pub server: TestServer,
@@ -32,10 +28,7 @@ pub struct Who {
 
 impl Platform {
     pub async fn start(backend: Backend) -> Self {
-        let database = match backend {
-            Backend::Postgres => TestDatabase::postgres().await,
-            Backend::Sqlite => TestDatabase::sqlite(),
-        };
+        let database = backend.database().await;
         let shared = Shared::new().await;
         let server = TestServer::start(
             ProjectsService::new(ProjectsSettings::defaults()),
@@ -170,27 +163,4 @@ pub fn everyone_registered() -> proto::ActionPermissions {
         react: registered,
         vote: registered,
     }
-}
-
-/// Runs `scenario` on PostgreSQL and on SQLite.
-#[macro_export]
-macro_rules! on_both_databases {
-    ($($scenario:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::support::Backend::Postgres).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::support::Backend::Sqlite).await;
-                }
-            )*
-        }
-    };
 }
