@@ -88,6 +88,7 @@ impl Bus {
 
     pub fn relay(&self, db: DatabaseConnection) -> Relay {
         Relay::new(
+            &self.service,
             db,
             self.broker.clone(),
             self.wake.clone(),

@@ -8,12 +8,16 @@
 //! is never lost; consumers' inboxes absorb the duplicates.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use std::time::Instant;
 
+use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -46,17 +50,53 @@ pub struct Relay {
     settings: RelaySettings,
     published: Counter<u64>,
     confirm_latency: Histogram<f64>,
+    backlog: Arc<Backlog>,
 }
+
+/// The outbox as last measured, read by the backlog gauges. A backlog that
+/// grows or ages means events are not reaching the broker.
+#[derive(Default)]
+struct Backlog {
+    rows: AtomicU64,
+    oldest_age_ms: AtomicU64,
+}
+
+/// How often the backlog is counted (two small queries).
+const BACKLOG_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Relay {
     pub(crate) fn new(
+        service: &str,
         db: DatabaseConnection,
         broker: Broker,
         wake: Arc<Notify>,
         settings: RelaySettings,
     ) -> Self {
         let meter = opentelemetry::global::meter("inspraak.bus");
+        let backlog = Arc::new(Backlog::default());
+        let service = KeyValue::new("service.name", format!("inspraak-{service}"));
+        let (rows, attributes) = (backlog.clone(), [service.clone()]);
+        meter
+            .u64_observable_gauge("inspraak.bus.outbox.backlog")
+            .with_description("Events written to the outbox and not yet confirmed by the broker")
+            .with_callback(move |gauge| {
+                gauge.observe(rows.rows.load(Ordering::Relaxed), &attributes)
+            })
+            .build();
+        let (age, attributes) = (backlog.clone(), [service]);
+        meter
+            .f64_observable_gauge("inspraak.bus.outbox.oldest_age")
+            .with_unit("s")
+            .with_description("Age of the oldest event waiting in the outbox")
+            .with_callback(move |gauge| {
+                gauge.observe(
+                    age.oldest_age_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+                    &attributes,
+                )
+            })
+            .build();
         Self {
+            backlog,
             db,
             broker,
             wake,
@@ -78,9 +118,16 @@ impl Relay {
     /// failures, it backs off and tries again.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
+        let mut measured: Option<Instant> = None;
         loop {
             if shutdown.is_cancelled() {
                 return;
+            }
+            if measured.is_none_or(|at| at.elapsed() >= BACKLOG_INTERVAL) {
+                if let Err(error) = self.measure_backlog().await {
+                    tracing::debug!(%error, "counting the outbox failed");
+                }
+                measured = Some(Instant::now());
             }
             match self.publish_batch().await {
                 Ok(count) => {
@@ -104,6 +151,25 @@ impl Relay {
                 }
             }
         }
+    }
+
+    /// Counts the outbox and the age of its oldest row, for the gauges.
+    async fn measure_backlog(&self) -> Result<(), DbErr> {
+        let rows = outbox::Entity::find().count(&self.db).await?;
+        let oldest = outbox::Entity::find()
+            .order_by_asc(outbox::Column::Id)
+            .one(&self.db)
+            .await?
+            .map_or(0, |row| {
+                (chrono::Utc::now() - row.created_at)
+                    .num_milliseconds()
+                    .max(0)
+            });
+        self.backlog.rows.store(rows, Ordering::Relaxed);
+        self.backlog
+            .oldest_age_ms
+            .store(u64::try_from(oldest).unwrap_or(0), Ordering::Relaxed);
+        Ok(())
     }
 
     /// Claims, publishes and removes one batch; returns how many rows it

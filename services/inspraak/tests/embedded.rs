@@ -139,6 +139,12 @@ async fn all_starts_the_four_services_and_stops_on_sigterm() {
         "the health checks above were measured:\n{metrics}"
     );
     assert!(metrics.contains("rpc_method=\"Check\""), "{metrics}");
+    // The relays report their outboxes (empty here).
+    assert!(
+        metrics.contains("inspraak_bus_outbox_backlog{")
+            && metrics.contains("inspraak_bus_outbox_oldest_age_seconds{"),
+        "{metrics}"
+    );
 
     let pid = platform.id().expect("running").to_string();
     let killed = std::process::Command::new("kill")
