@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use inspraak_kit::auth::{AccessClaims, PrincipalKind};
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::identity::v1 as proto;
+use sea_orm::ExprTrait;
 use sea_orm::sea_query::{Expr, LockType};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
@@ -478,18 +479,35 @@ pub async fn login(
         .throttle
         .reserve(&Throttle::account(email.as_str()), client.as_deref())
         .await?;
-    let user = user_by_email(&state.db, &email).await?;
-    let hash = match &user {
-        Some(user) => credentials::Entity::find_by_id(user.id)
-            .one(&state.db)
-            .await?
-            .map(|c| c.password_hash),
-        None => None,
-    };
-    let matches = state.passwords.verify(&password, hash.as_deref()).await?;
-    let Some(user) = user.filter(|_| matches) else {
+    // One query, the same for a registered address and an unknown one, and
+    // the same password check after it: a failure takes the same time either
+    // way. The account itself is read only once the password matched.
+    let credentials = credentials::Entity::find()
+        .filter(
+            credentials::Column::UserId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(users::Column::Id)
+                    .from(users::Entity)
+                    .and_where(Expr::col(users::Column::Email).eq(email.as_str()))
+                    .and_where(Expr::col(users::Column::Status).ne(UserStatus::Deleted.as_str()))
+                    .to_owned(),
+            ),
+        )
+        .one(&state.db)
+        .await?;
+    let hash = credentials.as_ref().map(|c| c.password_hash.as_str());
+    if !state.passwords.verify(&password, hash).await? {
         return Err(Error::Unauthenticated(WRONG_CREDENTIALS.to_owned()));
-    };
+    }
+    let user = match &credentials {
+        Some(credentials) => {
+            users::Entity::find_by_id(credentials.user_id)
+                .one(&state.db)
+                .await?
+        }
+        None => None,
+    }
+    .ok_or_else(|| Error::Unauthenticated(WRONG_CREDENTIALS.to_owned()))?;
     state.throttle.release(reservation).await?;
     if is_still_blocked(&user, state) {
         return Err(Error::PermissionDenied("the account is blocked".to_owned()));
