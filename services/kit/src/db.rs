@@ -140,3 +140,19 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         _ => db.begin().await,
     }
 }
+
+/// `CREATE INDEX IF NOT EXISTS <name> ON <table> (<columns>)`, for the
+/// services' migrations.
+pub fn index(
+    name: &str,
+    table: &str,
+    columns: &[&str],
+) -> sea_orm_migration::prelude::IndexCreateStatement {
+    use sea_orm_migration::prelude::{Alias, Index};
+    let mut index = Index::create();
+    index.if_not_exists().name(name).table(Alias::new(table));
+    for column in columns {
+        index.col(Alias::new(*column));
+    }
+    index.to_owned()
+}

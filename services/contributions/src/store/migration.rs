@@ -1,6 +1,7 @@
 //! Contributions' schema. Migrations only ever add: a released one never
 //! changes.
 
+use inspraak_kit::db::index;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     big_integer, boolean, double_null, integer, json_binary, string, string_null, text,
@@ -28,15 +29,6 @@ impl MigrationName for CreateContributionsSchema {
 
 fn c(name: &str) -> Alias {
     Alias::new(name)
-}
-
-fn index(name: &str, table: &str, columns: &[&str]) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.if_not_exists().name(name).table(c(table));
-    for column in columns {
-        index.col(c(column));
-    }
-    index.to_owned()
 }
 
 #[async_trait::async_trait]

@@ -1,5 +1,6 @@
 //! Identity's schema. Migrations only ever add: a released one never changes.
 
+use inspraak_kit::db::index;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     big_pk_auto, boolean, integer, json_binary, string, string_null, string_uniq,
@@ -29,15 +30,6 @@ fn blob_col<T: IntoIden>(name: T) -> ColumnDef {
     ColumnDef::new(name).blob().not_null().to_owned()
 }
 
-fn index(name: &str, table: impl IntoIden, columns: &[&str]) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.if_not_exists().name(name).table(table);
-    for column in columns {
-        index.col(Alias::new(*column));
-    }
-    index.to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for CreateIdentitySchema {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -65,10 +57,10 @@ impl MigrationTrait for CreateIdentitySchema {
             )
             .await?;
         manager
-            .create_index(index("users_status", t("users"), &["status", "id"]))
+            .create_index(index("users_status", "users", &["status", "id"]))
             .await?;
         manager
-            .create_index(index("users_display_name", t("users"), &["display_name"]))
+            .create_index(index("users_display_name", "users", &["display_name"]))
             .await?;
 
         manager
@@ -102,7 +94,7 @@ impl MigrationTrait for CreateIdentitySchema {
         manager
             .create_index(index(
                 "one_time_codes_user",
-                t("one_time_codes"),
+                "one_time_codes",
                 &["user_id", "purpose"],
             ))
             .await?;
@@ -126,16 +118,12 @@ impl MigrationTrait for CreateIdentitySchema {
         manager
             .create_index(index(
                 "refresh_tokens_family",
-                t("refresh_tokens"),
+                "refresh_tokens",
                 &["family_id"],
             ))
             .await?;
         manager
-            .create_index(index(
-                "refresh_tokens_user",
-                t("refresh_tokens"),
-                &["user_id"],
-            ))
+            .create_index(index("refresh_tokens_user", "refresh_tokens", &["user_id"]))
             .await?;
 
         manager
@@ -170,7 +158,7 @@ impl MigrationTrait for CreateIdentitySchema {
         manager
             .create_index(index(
                 "role_grants_role",
-                t("role_grants"),
+                "role_grants",
                 &["role", "user_id"],
             ))
             .await?;
@@ -190,7 +178,7 @@ impl MigrationTrait for CreateIdentitySchema {
             )
             .await?;
         manager
-            .create_index(index("role_changes_user", t("role_changes"), &["user_id"]))
+            .create_index(index("role_changes_user", "role_changes", &["user_id"]))
             .await?;
 
         manager
@@ -223,7 +211,7 @@ impl MigrationTrait for CreateIdentitySchema {
         manager
             .create_index(index(
                 "department_members_user",
-                t("department_members"),
+                "department_members",
                 &["user_id"],
             ))
             .await?;
@@ -260,7 +248,7 @@ impl MigrationTrait for CreateIdentitySchema {
         manager
             .create_index(index(
                 "login_failures_subject",
-                t("login_failures"),
+                "login_failures",
                 &["subject", "failed_at"],
             ))
             .await?;

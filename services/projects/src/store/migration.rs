@@ -1,5 +1,6 @@
 //! Projects' schema. Migrations only ever add: a released one never changes.
 
+use inspraak_kit::db::index;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     boolean, json_binary, string, string_null, timestamp_with_time_zone,
@@ -34,15 +35,6 @@ fn version() -> ColumnDef {
         .big_integer()
         .not_null()
         .to_owned()
-}
-
-fn index(name: &str, table: &str, columns: &[&str]) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.if_not_exists().name(name).table(c(table));
-    for column in columns {
-        index.col(c(column));
-    }
-    index.to_owned()
 }
 
 #[async_trait::async_trait]
