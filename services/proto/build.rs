@@ -13,6 +13,10 @@ const CONTRACTS: &[&str] = &[
     "inspraak/identity/v1/identity.proto",
     "inspraak/projects/v1/projects.proto",
     "inspraak/contributions/v1/contributions.proto",
+    "inspraak/contributions/v1/feedback.proto",
+    "inspraak/contributions/v1/discussion.proto",
+    "inspraak/contributions/v1/voting.proto",
+    "inspraak/contributions/v1/moderation.proto",
     "inspraak/notifications/v1/notifications.proto",
 ];
 

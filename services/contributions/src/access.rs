@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::store::entities::{projected_projects, projected_team};
+use crate::store::entities::{blocked_people, projected_projects, projected_team};
 
 pub const MANAGER: &str = "manager";
 pub const COMMUNICATION_CONTACT: &str = "communication_contact";
@@ -93,6 +93,62 @@ impl Caller<'_> {
             Ok(project)
         } else {
             Err(Error::NotFound("project"))
+        }
+    }
+
+    /// Whether the caller is on the project's team (a manager or its
+    /// communication contact) or a platform admin: who reads internal
+    /// comments and the moderation queue.
+    pub async fn is_staff<C: ConnectionTrait>(&self, db: &C, project: Uuid) -> Result<bool> {
+        Ok(self.is_admin() || !self.project_roles(db, project).await?.is_empty())
+    }
+
+    /// Refuses a signed-in person whom identity has blocked (from its
+    /// events): FAILED_PRECONDITION until the block ends.
+    pub async fn ensure_may_contribute<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let subject = &self.principal()?.subject;
+        let Some(block) = blocked_people::Entity::find_by_id(subject.clone())
+            .one(db)
+            .await?
+        else {
+            return Ok(());
+        };
+        if block.until.is_some_and(|until| until <= now) {
+            return Ok(());
+        }
+        Err(Error::FailedPrecondition(
+            "your account is blocked: you cannot contribute for now".to_owned(),
+        ))
+    }
+
+    /// Refuses, naming the condition, unless the caller meets `permission`
+    /// (as projects' phases name them) for `action` ("posting",
+    /// "commenting", "reacting", "voting") in `project`.
+    pub async fn ensure_permitted<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        project: Uuid,
+        permission: &str,
+        action: &str,
+    ) -> Result<()> {
+        let refuse = |why: String| Err(Error::FailedPrecondition(why));
+        // Every action is by a person: signing in comes first.
+        let principal = self.principal()?;
+        match permission {
+            "everyone" | "registered" => Ok(()),
+            "confirmed_email" if principal.email_verified => Ok(()),
+            "confirmed_email" => refuse(format!(
+                "{action} in this phase needs a confirmed e-mail address"
+            )),
+            "verified" => refuse(format!("{action} in this phase needs a verified identity")),
+            _ if self.is_manager(db, project).await? => Ok(()),
+            _ => refuse(format!(
+                "{action} in this phase is for admins and the project's managers"
+            )),
         }
     }
 }

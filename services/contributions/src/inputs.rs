@@ -5,72 +5,45 @@ use chrono::{DateTime, Duration, Utc};
 use inspraak_kit::grpc::FieldViolation;
 use inspraak_proto::contributions::v1 as proto;
 use inspraak_proto::events::v1 as events;
-use sea_orm::ExprTrait;
-use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, IntoActiveModel, QueryFilter,
 };
 use uuid::Uuid;
 
 use crate::access::Caller;
+use crate::counters::{self, Stat};
 use crate::error::{Error, Result};
+use crate::history::{self, Act};
 use crate::projection;
 use crate::state::State;
-use crate::store::entities::{inputs, projected_phases, projected_projects, statistics};
-
-pub const PROPOSED: &str = "proposed";
-
-/// Every status, as stored and as the API names it.
-const STATUSES: &[(&str, proto::InputStatus)] = &[
-    (PROPOSED, proto::InputStatus::Proposed),
-    (
-        "under_consideration",
-        proto::InputStatus::UnderConsideration,
-    ),
-    ("accepted", proto::InputStatus::Accepted),
-    ("rejected", proto::InputStatus::Rejected),
-    ("implemented", proto::InputStatus::Implemented),
-    ("answered", proto::InputStatus::Answered),
-    ("threshold_reached", proto::InputStatus::ThresholdReached),
-    ("expired", proto::InputStatus::Expired),
-    ("prescreening", proto::InputStatus::Prescreening),
-];
-
-fn status_proto(status: &str) -> i32 {
-    STATUSES
-        .iter()
-        .find(|(name, _)| *name == status)
-        .map_or(proto::InputStatus::Unspecified, |(_, s)| *s) as i32
-}
-
-fn status_name(value: i32) -> Option<&'static str> {
-    STATUSES
-        .iter()
-        .find(|(_, s)| *s as i32 == value)
-        .map(|(name, _)| *name)
-}
+use crate::status::Status;
+use crate::store::entities::{input_topics, inputs, projected_phases, projected_projects};
+use crate::wire::{parse_uuid, timestamp};
 
 pub fn etag(input: &inputs::Model) -> String {
     format!("input-v{}", input.version)
 }
 
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
+/// The stored status of `input`.
+pub fn status_of(input: &inputs::Model) -> Status {
+    // Only this module's writers store statuses, always from `Status`.
+    Status::from_name(&input.status).unwrap_or(Status::Proposed)
 }
 
-fn parse_uuid(field: &str, raw: &str) -> Result<Uuid> {
-    Uuid::parse_str(raw.trim()).map_err(|_| Error::invalid(field, "is not an id"))
+/// Past its answer deadline at `now` without feedback.
+pub fn is_overdue(input: &inputs::Model, now: DateTime<Utc>) -> bool {
+    !input.feedback_given && input.answer_deadline <= now
 }
 
-/// The input as `caller` may see it: an anonymous input's author only to
-/// the author and platform admins.
-pub fn to_proto(input: &inputs::Model, caller: &Caller<'_>) -> proto::Input {
-    let shows_author =
-        !input.anonymous || caller.is_admin() || caller.subject() == Some(&input.author_id);
+/// Whether `caller` may see who wrote `input`: always unless it is
+/// anonymous; then only its author and platform admins.
+pub fn shows_author(input: &inputs::Model, caller: &Caller<'_>) -> bool {
+    !input.anonymous || caller.is_admin() || caller.subject() == Some(&input.author_id)
+}
+
+/// The input as `caller` may see it at `now`.
+pub fn to_proto(input: &inputs::Model, caller: &Caller<'_>, now: DateTime<Utc>) -> proto::Input {
     proto::Input {
         id: input.id.to_string(),
         project_id: input.project_id.to_string(),
@@ -86,16 +59,25 @@ pub fn to_proto(input: &inputs::Model, caller: &Caller<'_>) -> proto::Input {
             _ => None,
         },
         anonymous: input.anonymous,
-        author_id: if shows_author {
+        author_id: if shows_author(input, caller) {
             input.author_id.clone()
         } else {
             String::new()
         },
-        status: status_proto(&input.status),
+        status: status_of(input).wire() as i32,
         created_at: Some(timestamp(input.created_at)),
         answer_deadline: Some(timestamp(input.answer_deadline)),
         feedback_given: input.feedback_given,
         etag: etag(input),
+        reactions_up: input.reactions_up,
+        reactions_down: input.reactions_down,
+        comment_count: input.comment_count,
+        vote_count: input.vote_count,
+        cost: input.cost,
+        overdue: is_overdue(input, now),
+        hidden: input.hidden_at.is_some(),
+        support_threshold: input.support_threshold,
+        expires_at: input.expires_at.map(timestamp),
     }
 }
 
@@ -162,15 +144,15 @@ fn check_location(
 
 // --- create ----------------------------------------------------------------
 
-/// Refuses, naming the condition, unless `caller` may post in `phase` of
-/// `project` at `now`.
+/// The phase `caller` may post in, refusing with the condition that failed
+/// unless they may post in `phase` of `project` at `now`.
 async fn ensure_may_post<C: ConnectionTrait>(
     db: &C,
     caller: &Caller<'_>,
     project: Uuid,
     phase: Uuid,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<projected_phases::Model> {
     let refuse = |why: &str| Err(Error::FailedPrecondition(why.to_owned()));
     let Some(stored) = projected_projects::Entity::find_by_id(project)
         .one(db)
@@ -203,15 +185,10 @@ async fn ensure_may_post<C: ConnectionTrait>(
             phase.method
         )));
     }
-    let principal = caller.principal()?;
-    match phase.post.as_str() {
-        "everyone" | "registered" => Ok(()),
-        "confirmed_email" if principal.email_verified => Ok(()),
-        "confirmed_email" => refuse("posting in this phase needs a confirmed e-mail address"),
-        "verified" => refuse("posting in this phase needs a verified identity"),
-        _ if caller.is_manager(db, project).await? => Ok(()),
-        _ => refuse("posting in this phase is for admins and the project's managers"),
-    }
+    caller
+        .ensure_permitted(db, project, &phase.post, "posting")
+        .await?;
+    Ok(phase)
 }
 
 async fn by_request<C: ConnectionTrait>(
@@ -226,36 +203,22 @@ async fn by_request<C: ConnectionTrait>(
         .await?)
 }
 
-/// Adds `delta` to the input count of the project's row and of the phase's.
-async fn count_input<C: ConnectionTrait>(
-    db: &C,
-    project: Uuid,
-    phase: Uuid,
-    delta: i64,
-) -> Result<()> {
-    for phase in [Uuid::nil(), phase] {
-        statistics::Entity::insert(statistics::ActiveModel {
-            project_id: Set(project),
-            phase_id: Set(phase),
-            input_count: Set(0),
+/// Replaces the topic rows of `input` (the topic filter's index).
+async fn write_topics<C: ConnectionTrait>(db: &C, input: &inputs::Model) -> Result<()> {
+    input_topics::Entity::delete_many()
+        .filter(input_topics::Column::ProjectId.eq(input.project_id))
+        .filter(input_topics::Column::InputId.eq(input.id))
+        .exec(db)
+        .await?;
+    let topics: Vec<String> = serde_json::from_value(input.topics.clone()).unwrap_or_default();
+    for topic in topics {
+        input_topics::Entity::insert(input_topics::ActiveModel {
+            project_id: Set(input.project_id),
+            topic: Set(topic),
+            input_id: Set(input.id),
         })
-        .on_conflict(
-            OnConflict::columns([statistics::Column::ProjectId, statistics::Column::PhaseId])
-                .do_nothing()
-                .to_owned(),
-        )
         .exec_without_returning(db)
         .await?;
-        // One conditional update: concurrent posts add up, never overwrite.
-        statistics::Entity::update_many()
-            .col_expr(
-                statistics::Column::InputCount,
-                Expr::col(statistics::Column::InputCount).add(delta),
-            )
-            .filter(statistics::Column::ProjectId.eq(project))
-            .filter(statistics::Column::PhaseId.eq(phase))
-            .exec(db)
-            .await?;
     }
     Ok(())
 }
@@ -286,22 +249,24 @@ pub async fn create(
         return Err(Error::Invalid(v));
     };
     let request_id = (!request_id.is_empty()).then(|| request_id.to_owned());
+    let now = state.clock.now();
     // A retry answers with what the first request did, even if the phase
     // has closed since.
     if let Some(key) = &request_id
         && let Some(existing) = by_request(&state.db, &author, key).await?
     {
-        return Ok(to_proto(&existing, caller));
+        return Ok(to_proto(&existing, caller, now));
     }
 
-    let now = state.clock.now();
     let txn = inspraak_kit::db::begin_write(&state.db).await?;
-    ensure_may_post(&txn, caller, project, phase, now).await?;
+    caller.ensure_may_contribute(&txn, now).await?;
+    let phase = ensure_may_post(&txn, caller, project, phase, now).await?;
     let (answer_target_days, _) = projection::charter(&txn).await?;
+    let proposals = phase.method == "proposals" && phase.expiry_days > 0;
     let input = inputs::Model {
         id: Uuid::now_v7(),
         project_id: project,
-        phase_id: phase,
+        phase_id: phase.id,
         title,
         body,
         topics: serde_json::json!(topics),
@@ -309,7 +274,7 @@ pub async fn create(
         longitude,
         anonymous: request.anonymous,
         author_id: author.clone(),
-        status: PROPOSED.to_owned(),
+        status: Status::Proposed.name().to_owned(),
         request_id: request_id.clone(),
         feedback_given: false,
         created_at: now,
@@ -317,6 +282,26 @@ pub async fn create(
         updated_at: now,
         deleted_at: None,
         version: 1,
+        hidden_at: None,
+        cost: 0,
+        support_threshold: if proposals {
+            phase.support_threshold
+        } else {
+            0
+        },
+        expires_at: proposals.then(|| now + Duration::days(phase.expiry_days)),
+        first_feedback_at: None,
+        overdue_at: None,
+        reactions_up: 0,
+        reactions_down: 0,
+        comment_count: 0,
+        vote_count: 0,
+        open_reports: 0,
+        trending: 0.0,
+    };
+    let input = inputs::Model {
+        trending: counters::trending(&input),
+        ..input
     };
     let inserted = inputs::Entity::insert(input.clone().into_active_model())
         .exec_without_returning(&txn)
@@ -327,11 +312,16 @@ pub async fn create(
         if let Some(key) = &request_id
             && let Some(existing) = by_request(&state.db, &author, key).await?
         {
-            return Ok(to_proto(&existing, caller));
+            return Ok(to_proto(&existing, caller, now));
         }
         return Err(error.into());
     }
-    count_input(&txn, project, phase, 1).await?;
+    write_topics(&txn, &input).await?;
+    counters::add(&txn, project, phase.id, Stat::Inputs, 1).await?;
+    counters::status(&txn, project, phase.id, None, Some(Status::Proposed.name())).await?;
+    counters::participant(&txn, project, phase.id, &author).await?;
+    history::record(&txn, input.id, Act::Created, &author, now).await?;
+    crate::follows::follow_own_input(state, &txn, &input).await?;
     state
         .publish(
             &txn,
@@ -342,7 +332,7 @@ pub async fn create(
             &events::InputCreated {
                 input_id: input.id.to_string(),
                 project_id: project.to_string(),
-                phase_id: phase.to_string(),
+                phase_id: phase.id.to_string(),
                 author_id: author,
                 anonymous: input.anonymous,
                 title: input.title.clone(),
@@ -352,14 +342,15 @@ pub async fn create(
         )
         .await?;
     state.outbox.commit(txn).await?;
-    Ok(to_proto(&input, caller))
+    Ok(to_proto(&input, caller, now))
 }
 
 // --- reads -----------------------------------------------------------------
 
-/// The input, if it exists, is not deleted, and the caller may see its
-/// project; NOT_FOUND otherwise.
-async fn visible<C: ConnectionTrait>(
+/// The input, if it exists, is not deleted, and the caller may see it:
+/// NOT_FOUND otherwise. A hidden input is seen only by its author, the
+/// project's managers and admins.
+pub async fn visible<C: ConnectionTrait>(
     db: &C,
     caller: &Caller<'_>,
     id: Uuid,
@@ -376,59 +367,18 @@ async fn visible<C: ConnectionTrait>(
             Error::NotFound(_) => Error::NotFound("input"),
             other => other,
         })?;
+    if input.hidden_at.is_some()
+        && caller.subject() != Some(&input.author_id)
+        && !caller.is_manager(db, input.project_id).await?
+    {
+        return Err(Error::NotFound("input"));
+    }
     Ok(input)
 }
 
 pub async fn get(state: &State, caller: &Caller<'_>, id: &str) -> Result<proto::Input> {
     let input = visible(&state.db, caller, parse_uuid("id", id)?).await?;
-    Ok(to_proto(&input, caller))
-}
-
-pub async fn list(
-    state: &State,
-    caller: &Caller<'_>,
-    request: &proto::ListInputsRequest,
-) -> Result<proto::ListInputsResponse> {
-    let max = state.settings.max_page_size;
-    let page_size = match request.page_size {
-        0 => Ord::min(20, max),
-        n if n < 0 => return Err(Error::invalid("page_size", "must not be negative")),
-        n => Ord::min(u64::try_from(n).unwrap_or(max), max),
-    };
-    let project = parse_uuid("project_id", &request.project_id)?;
-    caller.visible_project(&state.db, project).await?;
-    let mut query = inputs::Entity::find()
-        .filter(inputs::Column::ProjectId.eq(project))
-        .filter(inputs::Column::DeletedAt.is_null())
-        .order_by_desc(inputs::Column::Id);
-    if !request.phase_id.is_empty() {
-        query =
-            query.filter(inputs::Column::PhaseId.eq(parse_uuid("phase_id", &request.phase_id)?));
-    }
-    if request.status != proto::InputStatus::Unspecified as i32 {
-        let status = status_name(request.status)
-            .ok_or_else(|| Error::invalid("status", "is not an input status"))?;
-        query = query.filter(inputs::Column::Status.eq(status));
-    }
-    if !request.page_token.is_empty() {
-        // The token is the last id of the previous page: ids are UUIDv7, so
-        // the next page is every id below it.
-        query = query.filter(inputs::Column::Id.lt(parse_uuid("page_token", &request.page_token)?));
-    }
-    let rows = query.limit(page_size + 1).all(&state.db).await?;
-    let more = rows.len() as u64 > page_size;
-    let page: Vec<&inputs::Model> = rows
-        .iter()
-        .take(usize::try_from(page_size).unwrap_or(usize::MAX))
-        .collect();
-    Ok(proto::ListInputsResponse {
-        next_page_token: if more {
-            page.last().map(|i| i.id.to_string()).unwrap_or_default()
-        } else {
-            String::new()
-        },
-        inputs: page.into_iter().map(|i| to_proto(i, caller)).collect(),
-    })
+    Ok(to_proto(&input, caller, state.clock.now()))
 }
 
 // --- author's changes ------------------------------------------------------
@@ -457,6 +407,9 @@ pub async fn update(
     }
     let txn = inspraak_kit::db::begin_write(&state.db).await?;
     let mut input = own(&txn, caller, id).await?;
+    caller
+        .ensure_may_contribute(&txn, state.clock.now())
+        .await?;
     if input.feedback_given {
         return Err(Error::FailedPrecondition(
             "official feedback has been given: the input can no longer be edited".to_owned(),
@@ -468,11 +421,15 @@ pub async fn update(
         ));
     }
     let mut v = Vec::new();
+    let mut topics_changed = false;
     for path in &request.update_mask {
         match path.as_str() {
             "title" => input.title = check_title(&request.title, &mut v),
             "body" => input.body = check_body(&request.body, &mut v),
-            "topics" => input.topics = serde_json::json!(check_topics(&request.topics, &mut v)),
+            "topics" => {
+                input.topics = serde_json::json!(check_topics(&request.topics, &mut v));
+                topics_changed = true;
+            }
             other => v.push(FieldViolation::new(
                 "update_mask",
                 format!("{other:?} cannot be changed here"),
@@ -482,9 +439,16 @@ pub async fn update(
     if !v.is_empty() {
         return Err(Error::Invalid(v));
     }
-    save(state, txn, input)
-        .await
-        .map(|input| to_proto(&input, caller))
+    if topics_changed {
+        write_topics(&txn, &input).await?;
+    }
+    let now = state.clock.now();
+    let actor = input.author_id.clone();
+    history::record(&txn, input.id, Act::Edited, &actor, now).await?;
+    let input = save(state, &txn, input).await?;
+    announce(state, &txn, &input, "contributions.input.edited.v1", &actor).await?;
+    state.outbox.commit(txn).await?;
+    Ok(to_proto(&input, caller, now))
 }
 
 pub async fn delete(
@@ -495,33 +459,110 @@ pub async fn delete(
     let id = parse_uuid("id", id)?;
     let txn = inspraak_kit::db::begin_write(&state.db).await?;
     let mut input = own(&txn, caller, id).await?;
-    input.deleted_at = Some(state.clock.now());
-    // The counters count the inputs people can read.
-    count_input(&txn, input.project_id, input.phase_id, -1).await?;
-    save(state, txn, input).await?;
+    let now = state.clock.now();
+    input.deleted_at = Some(now);
+    uncount(&txn, &input).await?;
+    let actor = input.author_id.clone();
+    history::record(&txn, input.id, Act::Deleted, &actor, now).await?;
+    let input = save(state, &txn, input).await?;
+    announce(
+        state,
+        &txn,
+        &input,
+        "contributions.input.deleted.v1",
+        &actor,
+    )
+    .await?;
+    state.outbox.commit(txn).await?;
     Ok(proto::DeleteInputResponse {})
 }
 
-/// Saves a changed input with the next version, unless it changed meanwhile.
-async fn save(
+/// Takes a deleted or erased input out of every counter that counts it.
+pub async fn uncount<C: ConnectionTrait>(db: &C, input: &inputs::Model) -> Result<()> {
+    let (project, phase) = (input.project_id, input.phase_id);
+    counters::add(db, project, phase, Stat::Inputs, -1).await?;
+    counters::status(db, project, phase, Some(status_of(input).name()), None).await?;
+    if input.feedback_given {
+        counters::add(db, project, phase, Stat::Answered, -1).await?;
+    } else if input.overdue_at.is_some() {
+        counters::add(db, project, phase, Stat::Overdue, -1).await?;
+    }
+    Ok(())
+}
+
+/// Writes an `InputChanged` event of `event_type` about `input`.
+pub async fn announce(
     state: &State,
-    txn: sea_orm::DatabaseTransaction,
+    txn: &DatabaseTransaction,
+    input: &inputs::Model,
+    event_type: &str,
+    actor: &str,
+) -> Result<()> {
+    state
+        .publish(
+            txn,
+            event_type,
+            "input",
+            input.id,
+            input.version,
+            &events::InputChanged {
+                input_id: input.id.to_string(),
+                project_id: input.project_id.to_string(),
+                phase_id: input.phase_id.to_string(),
+                author_id: input.author_id.clone(),
+                title: input.title.clone(),
+                actor_id: actor.to_owned(),
+                at: Some(timestamp(state.clock.now())),
+            },
+        )
+        .await
+}
+
+/// Saves a changed input with the next version within `txn`, unless it
+/// changed meanwhile (ABORTED).
+pub async fn save(
+    state: &State,
+    txn: &DatabaseTransaction,
     mut input: inputs::Model,
 ) -> Result<inputs::Model> {
     input.version += 1;
     input.updated_at = state.clock.now();
     let changed = inputs::Entity::update_many()
-        // Every column written: the model was changed in memory.
-        .set(input.clone().into_active_model().reset_all())
+        // Every column written: the model was changed in memory. Counters
+        // are left out: they move by relative updates only.
+        .set(
+            input
+                .clone()
+                .into_active_model()
+                .reset_all()
+                .without_counters(),
+        )
         .filter(inputs::Column::Id.eq(input.id))
         .filter(inputs::Column::Version.eq(input.version - 1))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     if changed.rows_affected == 0 {
         return Err(Error::Aborted(
             "the input changed meanwhile; read it again".to_owned(),
         ));
     }
-    state.outbox.commit(txn).await?;
     Ok(input)
+}
+
+/// Leaves the counters out of an update built from a whole model.
+trait WithoutCounters {
+    fn without_counters(self) -> Self;
+}
+
+impl WithoutCounters for inputs::ActiveModel {
+    fn without_counters(mut self) -> Self {
+        use sea_orm::ActiveValue::NotSet;
+        self.reactions_up = NotSet;
+        self.reactions_down = NotSet;
+        self.comment_count = NotSet;
+        self.vote_count = NotSet;
+        self.open_reports = NotSet;
+        self.trending = NotSet;
+        self
+    }
 }

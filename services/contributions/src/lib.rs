@@ -4,18 +4,28 @@
 //! three in one process (`inspraak all`).
 
 pub mod access;
+pub mod answers;
+pub mod counters;
+pub mod deadlines;
 pub mod error;
+pub mod follows;
 pub mod grpc;
+pub mod history;
 pub mod inputs;
+pub mod listing;
+pub mod people;
 pub mod projection;
 pub mod state;
+pub mod status;
 pub mod store;
+pub mod wire;
 
 use std::sync::Arc;
 
 use inspraak_host::{Context, ServiceApp};
 use inspraak_kit::Env;
 use inspraak_kit::grpc::GrpcServer;
+use inspraak_proto::contributions::v1::answers_server::AnswersServer;
 use inspraak_proto::contributions::v1::contributions_server::ContributionsServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -63,7 +73,13 @@ impl ServiceApp for ContributionsService {
             }),
             server.settings()
         );
-        server.with_service(api)
+        let answers = inspraak_kit::limited!(
+            AnswersServer::new(grpc::AnswersApi {
+                state: self.state(context)
+            }),
+            server.settings()
+        );
+        server.with_service(api).with_service(answers)
     }
 
     fn spawn_workers(
@@ -77,6 +93,21 @@ impl ServiceApp for ContributionsService {
             projection::BINDINGS,
             projection::ProjectProjection,
         );
-        vec![tokio::spawn(consumer.run(shutdown.clone()))]
+        let people = context.bus.consumer(
+            context.db.clone(),
+            people::PURPOSE,
+            people::BINDINGS,
+            people::PeopleProjection,
+        );
+        let deadlines = deadlines::run(
+            self.state(context),
+            self.settings.deadline_scan_interval,
+            shutdown.clone(),
+        );
+        vec![
+            tokio::spawn(consumer.run(shutdown.clone())),
+            tokio::spawn(people.run(shutdown.clone())),
+            tokio::spawn(deadlines),
+        ]
     }
 }

@@ -157,6 +157,51 @@ pub fn permission_name(value: i32) -> &'static str {
     }
 }
 
+/// What the phase's method asks, as the projection keeps it.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct MethodSettings {
+    dislikes: bool,
+    support_threshold: i64,
+    expiry_days: i64,
+    vote_kind: &'static str,
+    max_votes: i64,
+    total_budget: i64,
+}
+
+fn method_settings(method: Option<&projects::ParticipationMethod>) -> MethodSettings {
+    use projects::participation_method::Method;
+    use projects::voting::Kind;
+    match method.and_then(|m| m.method.as_ref()) {
+        Some(Method::Ideation(ideation)) => MethodSettings {
+            dislikes: ideation.dislikes,
+            ..MethodSettings::default()
+        },
+        Some(Method::Proposals(proposals)) => MethodSettings {
+            support_threshold: i64::from(proposals.support_threshold),
+            expiry_days: i64::from(proposals.expiry_days),
+            ..MethodSettings::default()
+        },
+        Some(Method::Voting(voting)) => match &voting.kind {
+            Some(Kind::Multiple(multiple)) => MethodSettings {
+                vote_kind: "multiple",
+                max_votes: i64::from(multiple.max_votes),
+                ..MethodSettings::default()
+            },
+            Some(Kind::Budget(budget)) => MethodSettings {
+                vote_kind: "budget",
+                total_budget: i64::try_from(budget.total_budget).unwrap_or(i64::MAX),
+                ..MethodSettings::default()
+            },
+            Some(Kind::Single(_)) | None => MethodSettings {
+                vote_kind: "single",
+                max_votes: 1,
+                ..MethodSettings::default()
+            },
+        },
+        _ => MethodSettings::default(),
+    }
+}
+
 fn method_name(method: Option<&projects::ParticipationMethod>) -> &'static str {
     use projects::participation_method::Method;
     match method.and_then(|m| m.method.as_ref()) {
@@ -247,6 +292,7 @@ async fn apply_project(
             continue;
         };
         let permissions = phase.permissions.unwrap_or_default();
+        let settings = method_settings(phase.method.as_ref());
         projected_phases::Entity::insert(projected_phases::ActiveModel {
             id: Set(phase_id),
             project_id: Set(id),
@@ -257,6 +303,12 @@ async fn apply_project(
             comment: Set(permission_name(permissions.comment).to_owned()),
             react: Set(permission_name(permissions.react).to_owned()),
             vote: Set(permission_name(permissions.vote).to_owned()),
+            dislikes: Set(settings.dislikes),
+            support_threshold: Set(settings.support_threshold),
+            expiry_days: Set(settings.expiry_days),
+            vote_kind: Set(settings.vote_kind.to_owned()),
+            max_votes: Set(settings.max_votes),
+            total_budget: Set(settings.total_budget),
         })
         .exec_without_returning(txn)
         .await?;

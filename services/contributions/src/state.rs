@@ -13,12 +13,20 @@ use crate::error::Result;
 pub struct ContributionsSettings {
     /// `MAX_PAGE_SIZE`: the most inputs a list page holds.
     pub max_page_size: u64,
+    /// `BULK_ANSWER_MAX`: the most inputs one bulk answer may name.
+    pub bulk_answer_max: u64,
+    /// `DEADLINE_SCAN_INTERVAL`: how often inputs past their answer
+    /// deadline and proposals past their expiry are looked for.
+    pub deadline_scan_interval: std::time::Duration,
 }
 
 impl ContributionsSettings {
     pub fn from_env(env: &mut inspraak_kit::Env) -> Self {
         Self {
             max_page_size: env.bounded_or("MAX_PAGE_SIZE", 100u64, 1, 1000),
+            bulk_answer_max: env.bounded_or("BULK_ANSWER_MAX", 200u64, 1, 1000),
+            deadline_scan_interval: env
+                .duration_or("DEADLINE_SCAN_INTERVAL", std::time::Duration::from_secs(60)),
         }
     }
 

@@ -1,25 +1,6 @@
 //! Contributions' tables, as sea-orm entities: the projection of projects'
 //! facts (`projected_*`, `charter`) and contributions' own data.
 
-macro_rules! entity {
-    ($module:ident, $table:literal, { $($body:tt)* }) => {
-        pub mod $module {
-            use sea_orm::entity::prelude::*;
-
-            #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-            #[sea_orm(table_name = $table)]
-            pub struct Model {
-                $($body)*
-            }
-
-            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-            pub enum Relation {}
-
-            impl ActiveModelBehavior for ActiveModel {}
-        }
-    };
-}
-
 entity!(projected_projects, "projected_projects", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
@@ -54,6 +35,17 @@ entity!(projected_phases, "projected_phases", {
     pub comment: String,
     pub react: String,
     pub vote: String,
+    /// Ideation: whether residents may react with a dislike.
+    pub dislikes: bool,
+    /// Proposals: supporters needed, within `expiry_days` of publication.
+    pub support_threshold: i64,
+    pub expiry_days: i64,
+    /// Voting: single, multiple or budget; empty for other methods.
+    pub vote_kind: String,
+    /// Multiple voting: the most inputs one basket may hold.
+    pub max_votes: i64,
+    /// Budget voting: the budget in cents.
+    pub total_budget: i64,
 });
 
 entity!(charter, "charter", {
@@ -87,6 +79,27 @@ entity!(inputs, "inputs", {
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
     pub version: i64,
+    /// Hidden by a moderator or by reports; hidden inputs leave public reads.
+    pub hidden_at: Option<DateTimeUtc>,
+    /// Budget voting: what realising the input costs, in cents.
+    pub cost: i64,
+    /// Proposals: the supporters needed, and when the proposal expires
+    /// without them (copied from the phase when it was posted).
+    pub support_threshold: i64,
+    pub expires_at: Option<DateTimeUtc>,
+    /// When official feedback was first published.
+    pub first_feedback_at: Option<DateTimeUtc>,
+    /// When the input was announced overdue (at most once).
+    pub overdue_at: Option<DateTimeUtc>,
+    /// Counters kept in the transactions that change them, for the counts
+    /// shown with the input and the sorts.
+    pub reactions_up: i64,
+    pub reactions_down: i64,
+    pub comment_count: i64,
+    pub vote_count: i64,
+    pub open_reports: i64,
+    /// The trending rank: recomputed whenever reactions or comments change.
+    pub trending: f64,
 });
 
 entity!(statistics, "statistics", {
@@ -96,4 +109,77 @@ entity!(statistics, "statistics", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub phase_id: Uuid,
     pub input_count: i64,
+    pub participant_count: i64,
+    pub comment_count: i64,
+    pub reaction_count: i64,
+    pub vote_count: i64,
+    /// Inputs with official feedback.
+    pub answered_count: i64,
+    /// Inputs announced overdue and still without feedback.
+    pub overdue_count: i64,
+});
+
+entity!(status_counts, "status_counts", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub project_id: Uuid,
+    /// The nil UUID for the project's own row.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub phase_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub status: String,
+    pub count: i64,
+});
+
+// Whoever contributed anything (input, comment, reaction, vote) to a
+// project or phase, once: the participants counter counts new rows.
+entity!(participants, "participants", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub project_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub phase_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: String,
+});
+
+// First-answer times as a histogram (hours, rounded up), so the median is
+// read from a few rows, never by scanning inputs.
+entity!(answer_times, "answer_times", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub project_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub phase_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub hours: i64,
+    pub count: i64,
+});
+
+entity!(input_topics, "input_topics", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub project_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub topic: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub input_id: Uuid,
+});
+
+// People identity has blocked, from its events; `until` unset: until
+// unblocked.
+entity!(blocked_people, "blocked_people", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: String,
+    pub until: Option<DateTimeUtc>,
+});
+
+// Who follows what: an input or a project. Notifications keeps its own copy
+// from `contributions.follow.changed.v1`.
+entity!(follows, "follows", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: String,
+    /// input or project
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub target_type: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub target_id: Uuid,
+    pub project_id: Uuid,
+    pub created_at: DateTimeUtc,
 });

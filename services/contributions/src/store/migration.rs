@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(inspraak_bus::migration::CreateOutboxAndInbox),
             Box::new(CreateContributionsSchema),
+            Box::new(super::m0003_answers::AddAnswers),
         ]
     }
 }

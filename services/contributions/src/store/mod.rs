@@ -1,6 +1,29 @@
-//! What contributions keeps: its entities and its schema.
+//! What contributions keeps: its entities and its schema. Each concern keeps
+//! its tables in its own entity module and adds them in its own migration.
 
+/// A sea-orm entity without relations: the module `$module` for `$table`.
+macro_rules! entity {
+    ($module:ident, $table:literal, { $($body:tt)* }) => {
+        pub mod $module {
+            use sea_orm::entity::prelude::*;
+
+            #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+            #[sea_orm(table_name = $table)]
+            pub struct Model {
+                $($body)*
+            }
+
+            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+            pub enum Relation {}
+
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+    };
+}
+
+pub mod answers;
 pub mod entities;
+mod m0003_answers;
 pub mod migration;
 
 pub use migration::Migrator;

@@ -1,24 +1,17 @@
-//! The gRPC face of contributions: requests become domain calls, results and
-//! errors become responses and statuses. No rule lives here.
+//! The `Contributions` service: inputs.
 
 use inspraak_kit::auth::principal;
 use inspraak_proto::contributions::v1 as proto;
 use inspraak_proto::contributions::v1::contributions_server::Contributions;
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
+use super::{Reply, reply};
 use crate::access::Caller;
-use crate::error::Error;
-use crate::inputs;
 use crate::state::State;
+use crate::{inputs, listing};
 
 pub struct ContributionsApi {
     pub state: State,
-}
-
-type Reply<T> = Result<Response<T>, Status>;
-
-fn reply<T>(result: Result<T, Error>) -> Reply<T> {
-    result.map(Response::new).map_err(Status::from)
 }
 
 #[tonic::async_trait]
@@ -35,7 +28,14 @@ impl Contributions for ContributionsApi {
         &self,
         r: Request<proto::ListInputsRequest>,
     ) -> Reply<proto::ListInputsResponse> {
-        reply(inputs::list(&self.state, &Caller(principal(&r)), r.get_ref()).await)
+        reply(listing::list(&self.state, &Caller(principal(&r)), r.get_ref()).await)
+    }
+
+    async fn list_my_inputs(
+        &self,
+        r: Request<proto::ListMyInputsRequest>,
+    ) -> Reply<proto::ListInputsResponse> {
+        reply(listing::mine(&self.state, &Caller(principal(&r)), r.get_ref()).await)
     }
 
     async fn update_input(&self, r: Request<proto::UpdateInputRequest>) -> Reply<proto::Input> {

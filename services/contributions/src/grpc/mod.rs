@@ -1,0 +1,19 @@
+//! The gRPC face of contributions, one file per service: requests become
+//! domain calls, results and errors become responses and statuses. No rule
+//! lives here.
+
+mod answers;
+mod inputs;
+
+pub use answers::AnswersApi;
+pub use inputs::ContributionsApi;
+
+use tonic::{Response, Status};
+
+use crate::error::Error;
+
+pub(crate) type Reply<T> = Result<Response<T>, Status>;
+
+pub(crate) fn reply<T>(result: Result<T, Error>) -> Reply<T> {
+    result.map(Response::new).map_err(Status::from)
+}
