@@ -14,6 +14,7 @@ use inspraak_contributions::{ContributionsService, ContributionsSettings};
 pub use inspraak_host::testing::{Shared, TestServer, authed};
 use inspraak_kit::auth::PrincipalKind;
 use inspraak_kit::testing::TestDatabase;
+use inspraak_proto::contributions::v1::answers_client::AnswersClient;
 use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::events::v1::Envelope;
@@ -95,6 +96,16 @@ impl Platform {
 
     pub fn client(&self) -> ContributionsClient<Channel> {
         ContributionsClient::new(self.server.channel.clone())
+    }
+
+    pub fn answers(&self) -> AnswersClient<Channel> {
+        AnswersClient::new(self.server.channel.clone())
+    }
+
+    /// The service's own state, for driving its workers from a test.
+    pub fn state(&self) -> inspraak_contributions::state::State {
+        ContributionsService::new(ContributionsSettings::defaults())
+            .state(&self.server.running.context)
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -337,5 +348,31 @@ pub fn project(manager: &Who, phases: Vec<projects::Phase>) -> projects::Project
         }),
         phases,
         ..Default::default()
+    }
+}
+
+pub fn proposals(support_threshold: u32, expiry_days: u32) -> projects::ParticipationMethod {
+    projects::ParticipationMethod {
+        method: Some(projects::participation_method::Method::Proposals(
+            projects::Proposals {
+                support_threshold,
+                expiry_days,
+            },
+        )),
+    }
+}
+
+/// The status of a call that must fail with `code`.
+pub fn refused<T: std::fmt::Debug>(
+    outcome: Result<T, tonic::Status>,
+    code: tonic::Code,
+    what: &str,
+) -> tonic::Status {
+    match outcome {
+        Ok(value) => panic!("{what}: expected {code:?}, but it succeeded with {value:?}"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "{what}: {status:?}");
+            status
+        }
     }
 }
