@@ -16,6 +16,7 @@ pub mod listing;
 pub mod people;
 pub mod projection;
 pub mod state;
+pub mod statistics;
 pub mod status;
 pub mod store;
 pub mod wire;

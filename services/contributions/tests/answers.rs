@@ -1014,7 +1014,80 @@ async fn listing_filters_and_sorts(backend: Backend) {
     );
 }
 
+/// The figures come from counters the writes keep: inputs by status,
+/// participants, answers, their median time, and a deletion taken out.
+async fn statistics_follow_the_writes(backend: Backend) {
+    let platform = Platform::start(backend).await;
+    let manager = platform.resident();
+    let alice = platform.resident();
+    let bob = platform.resident();
+    let plan = open_project(&platform, &manager).await;
+    let a = post(&platform, &plan, &alice, "Idee van Alice").await;
+    let b = post(&platform, &plan, &bob, "Idee van Bob").await;
+    let c = post(&platform, &plan, &alice, "Nog een idee van Alice").await;
+    platform.advance(Duration::hours(2));
+    platform
+        .answers()
+        .publish_feedback(platform.by(feedback(&a, InputStatus::Accepted), Some(&manager)))
+        .await
+        .expect("answer a after two hours");
+    platform.advance(Duration::hours(28));
+    platform
+        .answers()
+        .publish_feedback(platform.by(feedback(&b, InputStatus::Unspecified), Some(&manager)))
+        .await
+        .expect("answer b after thirty hours");
+    platform
+        .client()
+        .delete_input(platform.by(proto::DeleteInputRequest { id: c.id.clone() }, Some(&alice)))
+        .await
+        .expect("alice deletes c");
+
+    let read = |phase_id: String| {
+        let request = platform.by(
+            proto::GetStatisticsRequest {
+                project_id: plan.id.clone(),
+                phase_id,
+            },
+            None,
+        );
+        let mut client = platform.client();
+        async move { client.get_statistics(request).await }
+    };
+    for phase_id in [String::new(), plan.phases[0].id.clone()] {
+        let figures = read(phase_id.clone())
+            .await
+            .expect("the figures")
+            .into_inner();
+        assert_eq!(figures.inputs, 2, "{phase_id:?}");
+        assert_eq!(figures.participants, 2);
+        assert_eq!(figures.answered, 2);
+        assert!((figures.share_answered - 1.0).abs() < 1e-9);
+        assert_eq!(figures.median_hours_to_first_feedback, 2);
+        assert_eq!(figures.overdue, 0);
+        let mut by_status: Vec<(i32, i64)> = figures
+            .inputs_by_status
+            .iter()
+            .map(|s| (s.status, s.count))
+            .collect();
+        by_status.sort_unstable();
+        assert_eq!(
+            by_status,
+            vec![
+                (InputStatus::Proposed as i32, 1),
+                (InputStatus::Accepted as i32, 1)
+            ]
+        );
+    }
+    refused(
+        read(Uuid::now_v7().to_string()).await,
+        Code::NotFound,
+        "a phase of no project",
+    );
+}
+
 inspraak_host::on_both_databases!(
+    statistics_follow_the_writes,
     statuses_follow_the_allowed_transitions,
     feedback_is_one_act_and_keeps_its_revisions,
     bulk_answers_are_all_or_nothing,

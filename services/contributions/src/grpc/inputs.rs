@@ -48,4 +48,11 @@ impl Contributions for ContributionsApi {
     ) -> Reply<proto::DeleteInputResponse> {
         reply(inputs::delete(&self.state, &Caller(principal(&r)), &r.get_ref().id).await)
     }
+
+    async fn get_statistics(
+        &self,
+        r: Request<proto::GetStatisticsRequest>,
+    ) -> Reply<proto::Statistics> {
+        reply(crate::statistics::get(&self.state, &Caller(principal(&r)), r.get_ref()).await)
+    }
 }
