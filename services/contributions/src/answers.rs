@@ -118,6 +118,29 @@ async fn ensure_answers<C: ConnectionTrait>(
 
 // --- the acts ----------------------------------------------------------------
 
+/// Why a status changes, which names the event that tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Staff moved it on its own.
+    Staff,
+    /// Staff moved it while publishing feedback: one act.
+    Feedback,
+    /// The proposal gathered its supporters.
+    ThresholdReached,
+    /// The proposal's window closed without them.
+    Expired,
+}
+
+impl Cause {
+    fn event_type(self) -> &'static str {
+        match self {
+            Self::Staff | Self::Feedback => "contributions.input.status_changed.v1",
+            Self::ThresholdReached => "contributions.input.threshold_reached.v1",
+            Self::Expired => "contributions.proposal.expired.v1",
+        }
+    }
+}
+
 /// Moves `input` to `to` within `txn`: counters, history and the event. The
 /// caller has checked that the move is allowed. `actor` empty: the service.
 pub async fn change_status(
@@ -126,7 +149,7 @@ pub async fn change_status(
     input: &mut input_rows::Model,
     to: Status,
     actor: &str,
-    event_type: &str,
+    cause: Cause,
 ) -> Result<()> {
     let from = status_of(input);
     let now = state.clock.now();
@@ -143,7 +166,7 @@ pub async fn change_status(
     state
         .publish(
             txn,
-            event_type,
+            cause.event_type(),
             "input",
             input.id,
             input.version + 1,
@@ -157,6 +180,7 @@ pub async fn change_status(
                 actor_id: actor.to_owned(),
                 at: Some(timestamp(now)),
                 phase_id: input.phase_id.to_string(),
+                with_feedback: cause == Cause::Feedback,
             },
         )
         .await
@@ -191,15 +215,7 @@ pub async fn set_status(
     }
     ensure_transition(status_of(&input), to)?;
     let actor = caller.principal()?.subject.clone();
-    change_status(
-        state,
-        &txn,
-        &mut input,
-        to,
-        &actor,
-        "contributions.input.status_changed.v1",
-    )
-    .await?;
+    change_status(state, &txn, &mut input, to, &actor, Cause::Staff).await?;
     let input = inputs::save(state, &txn, input).await?;
     state.outbox.commit(txn).await?;
     Ok(to_proto(&input, caller, state.clock.now()))
@@ -281,15 +297,7 @@ async fn answer_one(
     if let Some(to) = answer.status
         && to != status_of(&input)
     {
-        change_status(
-            state,
-            txn,
-            &mut input,
-            to,
-            actor,
-            "contributions.input.status_changed.v1",
-        )
-        .await?;
+        change_status(state, txn, &mut input, to, actor, Cause::Feedback).await?;
         new_status = to.name().to_owned();
     }
     let input = inputs::save(state, txn, input).await?;

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::answers::change_status;
+use crate::answers::{Cause, change_status};
 use crate::counters::{self, Stat};
 use crate::error::Result;
 use crate::inputs::{self, status_of};
@@ -121,15 +121,7 @@ async fn expire_proposals(state: &State) -> Result<u64> {
         .await?;
     let mut expired = 0;
     for mut input in due {
-        change_status(
-            state,
-            &txn,
-            &mut input,
-            Status::Expired,
-            "",
-            "contributions.proposal.expired.v1",
-        )
-        .await?;
+        change_status(state, &txn, &mut input, Status::Expired, "", Cause::Expired).await?;
         // `save` is conditional on the version read: a concurrent change
         // (a late supporter) wins, and this proposal is looked at again.
         match inputs::save(state, &txn, input).await {
@@ -168,7 +160,7 @@ pub async fn support_changed(
         &mut input,
         Status::ThresholdReached,
         "",
-        "contributions.input.threshold_reached.v1",
+        Cause::ThresholdReached,
     )
     .await?;
     inputs::save(state, txn, input).await

@@ -318,6 +318,7 @@ async fn statuses_follow_the_allowed_transitions(backend: Backend) {
     assert_eq!(changes[2].to_status, "implemented");
     assert_eq!(changes[2].actor_id, manager.id);
     assert_eq!(changes[0].project_id, plan.id);
+    assert!(changes.iter().all(|c| !c.with_feedback));
 }
 
 /// Feedback with a status in one act; the author can no longer edit; edits
@@ -471,6 +472,11 @@ async fn feedback_is_one_act_and_keeps_its_revisions(backend: Backend) {
     assert_eq!(published[0].answer_seconds, 5 * 3600);
     assert!(!published[0].late);
     assert_eq!(published[0].input_author_id, author.id);
+    // The status set with the feedback says so: one act, told once.
+    let changes: Vec<events::InputStatusChanged> =
+        events_of(&platform, "contributions.input.status_changed.v1").await;
+    assert_eq!(changes.len(), 1);
+    assert!(changes[0].with_feedback);
 }
 
 /// A bulk answer applies to every input named or to none.
