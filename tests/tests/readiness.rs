@@ -85,7 +85,11 @@ async fn projects_becomes_ready() {
 async fn contributions_becomes_ready() {
     becomes_ready(
         contributions(),
-        &["inspraak.contributions.v1.Contributions"],
+        &[
+            "inspraak.contributions.v1.Answers",
+            "inspraak.contributions.v1.Contributions",
+            "inspraak.contributions.v1.Discussion",
+        ],
     )
     .await;
 }

@@ -3,15 +3,22 @@
 //! from `contributions.follow.changed.v1`.
 
 use chrono::{DateTime, Utc};
+use inspraak_proto::contributions::v1 as proto;
 use inspraak_proto::events::v1 as events;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction, EntityTrait};
+use sea_orm::sea_query::{Condition, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
-use crate::error::Result;
+use crate::access::Caller;
+use crate::error::{Error, Result};
+use crate::inputs::visible;
+use crate::listing::page_size;
 use crate::state::State;
 use crate::store::entities::{follows, inputs};
-use crate::wire::timestamp;
+use crate::wire::{parse_uuid, timestamp};
 
 /// What can be followed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,4 +120,123 @@ pub async fn announce<C: ConnectionTrait>(
             },
         )
         .await
+}
+
+// --- the caller's follows ----------------------------------------------------
+
+/// The target a request names, as parsed from its `oneof`.
+pub enum Named<'a> {
+    Input(&'a str),
+    Project(&'a str),
+}
+
+fn parse(named: Option<Named<'_>>) -> Result<Target> {
+    match named {
+        Some(Named::Input(raw)) => Ok(Target::Input(parse_uuid("input_id", raw)?)),
+        Some(Named::Project(raw)) => Ok(Target::Project(parse_uuid("project_id", raw)?)),
+        None => Err(Error::invalid("target", "name an input_id or a project_id")),
+    }
+}
+
+/// Follows what `named` names, if the caller may see it.
+pub async fn follow(
+    state: &State,
+    caller: &Caller<'_>,
+    named: Option<Named<'_>>,
+) -> Result<proto::FollowResponse> {
+    let me = caller.principal()?.subject.clone();
+    let target = parse(named)?;
+    let txn = inspraak_kit::db::begin_write(&state.db).await?;
+    let project = match target {
+        Target::Input(id) => visible(&txn, caller, id).await?.project_id,
+        Target::Project(id) => caller.visible_project(&txn, id).await?.id,
+    };
+    let changed = start(state, &txn, &me, target, project, state.clock.now()).await?;
+    if changed {
+        state.outbox.commit(txn).await?;
+    }
+    Ok(proto::FollowResponse {
+        following: true,
+        changed,
+    })
+}
+
+/// Stops following what `named` names. No visibility check: one may always
+/// stop following, even what one can no longer see.
+pub async fn unfollow(
+    state: &State,
+    caller: &Caller<'_>,
+    named: Option<Named<'_>>,
+) -> Result<proto::FollowResponse> {
+    let me = caller.principal()?.subject.clone();
+    let target = parse(named)?;
+    let txn = inspraak_kit::db::begin_write(&state.db).await?;
+    let key = (me.clone(), target.kind().to_owned(), target.id());
+    let Some(row) = follows::Entity::find_by_id(key.clone()).one(&txn).await? else {
+        return Ok(proto::FollowResponse {
+            following: false,
+            changed: false,
+        });
+    };
+    // Only the delete that removed the row announces it.
+    let removed = follows::Entity::delete_by_id(key).exec(&txn).await?;
+    let changed = removed.rows_affected > 0;
+    if changed {
+        let now = state.clock.now();
+        announce(state, &txn, &me, target, row.project_id, false, now).await?;
+        state.outbox.commit(txn).await?;
+    }
+    Ok(proto::FollowResponse {
+        following: false,
+        changed,
+    })
+}
+
+/// The caller's follows: inputs, then projects, each in the order their
+/// targets were created (the primary key's order, so a page is an index
+/// range).
+pub async fn mine(
+    state: &State,
+    caller: &Caller<'_>,
+    request: &proto::ListMyFollowsRequest,
+) -> Result<proto::ListMyFollowsResponse> {
+    let me = caller.principal()?.subject.clone();
+    let size = page_size(state, request.page_size)?;
+    let mut query = follows::Entity::find()
+        .filter(follows::Column::UserId.eq(me))
+        .order_by_asc(follows::Column::TargetType)
+        .order_by_asc(follows::Column::TargetId);
+    if !request.page_token.is_empty() {
+        let bad = || Error::invalid("page_token", "is not a token of this list");
+        let (kind, id) = request.page_token.split_once(':').ok_or_else(bad)?;
+        let id = Uuid::parse_str(id).map_err(|_| bad())?;
+        query = query.filter(
+            Condition::any()
+                .add(follows::Column::TargetType.gt(kind))
+                .add(
+                    Condition::all()
+                        .add(follows::Column::TargetType.eq(kind))
+                        .add(follows::Column::TargetId.gt(id)),
+                ),
+        );
+    }
+    let mut rows = query.limit(size + 1).all(&state.db).await?;
+    let more = rows.len() as u64 > size;
+    rows.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+    let next_page_token = match (more, rows.last()) {
+        (true, Some(last)) => format!("{}:{}", last.target_type, last.target_id),
+        _ => String::new(),
+    };
+    Ok(proto::ListMyFollowsResponse {
+        follows: rows
+            .into_iter()
+            .map(|row| proto::FollowedTarget {
+                target_type: row.target_type,
+                target_id: row.target_id.to_string(),
+                project_id: row.project_id.to_string(),
+                since: Some(timestamp(row.created_at)),
+            })
+            .collect(),
+        next_page_token,
+    })
 }

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod answers;
+pub mod comments;
 pub mod counters;
 pub mod deadlines;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod inputs;
 pub mod listing;
 pub mod people;
 pub mod projection;
+pub mod reactions;
 pub mod state;
 pub mod statistics;
 pub mod status;
@@ -28,6 +30,7 @@ use inspraak_kit::Env;
 use inspraak_kit::grpc::GrpcServer;
 use inspraak_proto::contributions::v1::answers_server::AnswersServer;
 use inspraak_proto::contributions::v1::contributions_server::ContributionsServer;
+use inspraak_proto::contributions::v1::discussion_server::DiscussionServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -80,7 +83,16 @@ impl ServiceApp for ContributionsService {
             }),
             server.settings()
         );
-        server.with_service(api).with_service(answers)
+        let discussion = inspraak_kit::limited!(
+            DiscussionServer::new(grpc::DiscussionApi {
+                state: self.state(context)
+            }),
+            server.settings()
+        );
+        server
+            .with_service(api)
+            .with_service(answers)
+            .with_service(discussion)
     }
 
     fn spawn_workers(
@@ -105,10 +117,16 @@ impl ServiceApp for ContributionsService {
             self.settings.deadline_scan_interval,
             shutdown.clone(),
         );
+        let reactions = reactions::run_coalescer(
+            self.state(context),
+            self.settings.reaction_event_window,
+            shutdown.clone(),
+        );
         vec![
             tokio::spawn(consumer.run(shutdown.clone())),
             tokio::spawn(people.run(shutdown.clone())),
             tokio::spawn(deadlines),
+            tokio::spawn(reactions),
         ]
     }
 }

@@ -11,13 +11,17 @@ use crate::error::Result;
 /// Contributions' own settings.
 #[derive(Debug, Clone)]
 pub struct ContributionsSettings {
-    /// `MAX_PAGE_SIZE`: the most inputs a list page holds.
+    /// `MAX_PAGE_SIZE`: the most inputs, comments or follows a list page
+    /// holds.
     pub max_page_size: u64,
     /// `BULK_ANSWER_MAX`: the most inputs one bulk answer may name.
     pub bulk_answer_max: u64,
     /// `DEADLINE_SCAN_INTERVAL`: how often inputs past their answer
     /// deadline and proposals past their expiry are looked for.
     pub deadline_scan_interval: std::time::Duration,
+    /// `REACTION_EVENT_WINDOW`: how long the reactions on one input gather
+    /// before their counts are announced in one event.
+    pub reaction_event_window: std::time::Duration,
 }
 
 impl ContributionsSettings {
@@ -27,6 +31,8 @@ impl ContributionsSettings {
             bulk_answer_max: env.bounded_or("BULK_ANSWER_MAX", 200u64, 1, 1000),
             deadline_scan_interval: env
                 .duration_or("DEADLINE_SCAN_INTERVAL", std::time::Duration::from_secs(60)),
+            reaction_event_window: env
+                .duration_or("REACTION_EVENT_WINDOW", std::time::Duration::from_secs(5)),
         }
     }
 

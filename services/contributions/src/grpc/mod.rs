@@ -3,9 +3,11 @@
 //! lives here.
 
 mod answers;
+mod discussion;
 mod inputs;
 
 pub use answers::AnswersApi;
+pub use discussion::DiscussionApi;
 pub use inputs::ContributionsApi;
 
 use tonic::{Response, Status};

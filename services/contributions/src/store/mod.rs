@@ -22,8 +22,10 @@ macro_rules! entity {
 }
 
 pub mod answers;
+pub mod discussion;
 pub mod entities;
 mod m0003_answers;
+mod m0004_discussion;
 pub mod migration;
 
 pub use migration::Migrator;

@@ -16,6 +16,7 @@ use inspraak_kit::auth::PrincipalKind;
 use inspraak_kit::testing::TestDatabase;
 use inspraak_proto::contributions::v1::answers_client::AnswersClient;
 use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
+use inspraak_proto::contributions::v1::discussion_client::DiscussionClient;
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::events::v1::Envelope;
 use inspraak_proto::projects::v1 as projects;
@@ -43,14 +44,15 @@ pub struct Who {
 
 impl Platform {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, ContributionsSettings::defaults()).await
+    }
+
+    /// As `start`, with contributions' settings as given.
+    pub async fn start_with(backend: Backend, settings: ContributionsSettings) -> Self {
         let database = backend.database().await;
         let shared = Shared::new().await;
-        let server = TestServer::start(
-            ContributionsService::new(ContributionsSettings::defaults()),
-            &database,
-            &shared,
-        )
-        .await;
+        let server =
+            TestServer::start(ContributionsService::new(settings), &database, &shared).await;
         // The projection's queue, declared as the service declares it, so
         // that no event a test publishes reaches the broker before it.
         let context = &server.running.context;
@@ -106,6 +108,10 @@ impl Platform {
     pub fn state(&self) -> inspraak_contributions::state::State {
         ContributionsService::new(ContributionsSettings::defaults())
             .state(&self.server.running.context)
+    }
+
+    pub fn discussion(&self) -> DiscussionClient<Channel> {
+        DiscussionClient::new(self.server.channel.clone())
     }
 
     pub fn now(&self) -> DateTime<Utc> {

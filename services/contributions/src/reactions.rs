@@ -1,0 +1,369 @@
+//! Reactions on inputs: one per person per input, up or down (down only
+//! where the phase takes dislikes; up is support in a proposals phase).
+//! The primary key makes a reaction unique, so any number of identical
+//! reactions arriving at once count once. Their counts are announced
+//! coalesced: a burst of reactions on one input is one event, published by
+//! [`run_coalescer`] once the burst's window has passed.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Utc};
+use inspraak_proto::contributions::v1 as proto;
+use inspraak_proto::events::v1 as events;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::access::Caller;
+use crate::counters::{self, InputCount, Stat};
+use crate::deadlines;
+use crate::error::{Error, Result};
+use crate::inputs::visible;
+use crate::state::State;
+use crate::store::discussion::{reaction_bursts, reactions};
+use crate::store::entities::{inputs, projected_phases};
+use crate::wire::{parse_uuid, timestamp};
+
+/// Bursts announced per transaction: small enough to keep locks short.
+const BATCH: u64 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Up,
+    Down,
+}
+
+impl Direction {
+    fn from_wire(value: i32) -> Result<Self> {
+        match proto::ReactionDirection::try_from(value) {
+            Ok(proto::ReactionDirection::Up) => Ok(Self::Up),
+            Ok(proto::ReactionDirection::Down) => Ok(Self::Down),
+            _ => Err(Error::invalid("direction", "must be UP or DOWN")),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Down => "down",
+        }
+    }
+
+    fn wire(self) -> proto::ReactionDirection {
+        match self {
+            Self::Up => proto::ReactionDirection::Up,
+            Self::Down => proto::ReactionDirection::Down,
+        }
+    }
+
+    fn count(self) -> InputCount {
+        match self {
+            Self::Up => InputCount::ReactionsUp,
+            Self::Down => InputCount::ReactionsDown,
+        }
+    }
+
+    fn other(self) -> Self {
+        match self {
+            Self::Up => Self::Down,
+            Self::Down => Self::Up,
+        }
+    }
+}
+
+/// The phase of `input`, refusing unless it is open at `now`: the public
+/// discussion of an input follows its phase.
+pub async fn open_phase<C: ConnectionTrait>(
+    db: &C,
+    input: &inputs::Model,
+    now: DateTime<Utc>,
+) -> Result<projected_phases::Model> {
+    let refuse = |why: &str| Err(Error::FailedPrecondition(why.to_owned()));
+    let Some(phase) = projected_phases::Entity::find_by_id(input.phase_id)
+        .filter(projected_phases::Column::ProjectId.eq(input.project_id))
+        .one(db)
+        .await?
+    else {
+        return refuse("the input's phase is no longer part of the project");
+    };
+    if now < phase.starts_at {
+        return refuse("the input's phase has not started");
+    }
+    if phase.ends_at.is_some_and(|end| now >= end) {
+        return refuse("the input's phase has ended");
+    }
+    Ok(phase)
+}
+
+/// The input the caller may react on now, with its phase.
+async fn reactable(
+    txn: &DatabaseTransaction,
+    caller: &Caller<'_>,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(inputs::Model, projected_phases::Model)> {
+    caller.principal()?;
+    caller.ensure_may_contribute(txn, now).await?;
+    let input = visible(txn, caller, id).await?;
+    let phase = open_phase(txn, &input, now).await?;
+    caller
+        .ensure_permitted(txn, input.project_id, &phase.react, "reacting")
+        .await?;
+    Ok((input, phase))
+}
+
+fn summary(input: &inputs::Model, mine: Option<Direction>) -> proto::ReactionSummary {
+    proto::ReactionSummary {
+        input_id: input.id.to_string(),
+        up: input.reactions_up,
+        down: input.reactions_down,
+        mine: mine.map_or(proto::ReactionDirection::Unspecified, Direction::wire) as i32,
+    }
+}
+
+/// Applies the change of counts within `txn`: the input's (relative
+/// updates), the statistics, the proposal's threshold, and the burst to
+/// announce. `total` is the change in the number of reactions.
+async fn changed(
+    state: &State,
+    txn: &DatabaseTransaction,
+    input: inputs::Model,
+    deltas: &[(Direction, i64)],
+    total: i64,
+    now: DateTime<Utc>,
+) -> Result<inputs::Model> {
+    // The statistics' rows before the input's row, the order every writer
+    // of both keeps, so that concurrent writers queue instead of
+    // deadlocking.
+    if total != 0 {
+        counters::add(
+            txn,
+            input.project_id,
+            input.phase_id,
+            Stat::Reactions,
+            total,
+        )
+        .await?;
+    }
+    let mut current = input;
+    for &(direction, delta) in deltas {
+        current = counters::add_to_input(txn, current.id, direction.count(), delta)
+            .await?
+            .ok_or(Error::NotFound("input"))?;
+    }
+    if deltas.iter().any(|&(d, _)| d == Direction::Up) {
+        current = deadlines::support_changed(state, txn, current).await?;
+    }
+    // The burst's first change stays its start; the no-op update takes the
+    // row's lock, so a coalescer claiming the burst meanwhile waits for this
+    // transaction and then reads its counts.
+    reaction_bursts::Entity::insert(reaction_bursts::ActiveModel {
+        input_id: Set(current.id),
+        project_id: Set(current.project_id),
+        first_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(reaction_bursts::Column::InputId)
+            .update_column(reaction_bursts::Column::ProjectId)
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(current)
+}
+
+pub async fn react(
+    state: &State,
+    caller: &Caller<'_>,
+    request: &proto::ReactRequest,
+) -> Result<proto::ReactionSummary> {
+    let id = parse_uuid("input_id", &request.input_id)?;
+    let direction = Direction::from_wire(request.direction)?;
+    let now = state.clock.now();
+    let txn = inspraak_kit::db::begin_write(&state.db).await?;
+    let (input, phase) = reactable(&txn, caller, id, now).await?;
+    if direction == Direction::Down && !phase.dislikes {
+        return Err(Error::FailedPrecondition(
+            "this phase takes no dislikes: only UP reactions".to_owned(),
+        ));
+    }
+    let me = caller.principal()?.subject.clone();
+    let inserted = reactions::Entity::insert(reactions::ActiveModel {
+        input_id: Set(id),
+        user_id: Set(me.clone()),
+        direction: Set(direction.name().to_owned()),
+        created_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([reactions::Column::InputId, reactions::Column::UserId])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    let input = if inserted > 0 {
+        counters::participant(&txn, input.project_id, input.phase_id, &me).await?;
+        changed(state, &txn, input, &[(direction, 1)], 1, now).await?
+    } else {
+        // The reaction exists: switch it only if it points the other way
+        // (conditional, so concurrent switches move the counts once).
+        let switched = reactions::Entity::update_many()
+            .col_expr(reactions::Column::Direction, Expr::value(direction.name()))
+            .col_expr(reactions::Column::CreatedAt, Expr::value(now))
+            .filter(reactions::Column::InputId.eq(id))
+            .filter(reactions::Column::UserId.eq(me.as_str()))
+            .filter(reactions::Column::Direction.eq(direction.other().name()))
+            .exec(&txn)
+            .await?;
+        if switched.rows_affected == 0 {
+            // The same reaction again: nothing changes, but the counts are
+            // read again, after the statements above waited for any
+            // concurrent reaction, so they include the caller's.
+            let input = current(&txn, input).await?;
+            drop(txn);
+            return Ok(summary(&input, Some(direction)));
+        }
+        changed(
+            state,
+            &txn,
+            input,
+            &[(direction.other(), -1), (direction, 1)],
+            0,
+            now,
+        )
+        .await?
+    };
+    state.outbox.commit(txn).await?;
+    Ok(summary(&input, Some(direction)))
+}
+
+pub async fn unreact(
+    state: &State,
+    caller: &Caller<'_>,
+    request: &proto::UnreactRequest,
+) -> Result<proto::ReactionSummary> {
+    let id = parse_uuid("input_id", &request.input_id)?;
+    let now = state.clock.now();
+    let txn = inspraak_kit::db::begin_write(&state.db).await?;
+    let (input, _) = reactable(&txn, caller, id, now).await?;
+    let me = caller.principal()?.subject.clone();
+    for direction in [Direction::Up, Direction::Down] {
+        // Conditional on the direction: the delete that removes the row
+        // tells which count to take it from, once.
+        let removed = reactions::Entity::delete_many()
+            .filter(reactions::Column::InputId.eq(id))
+            .filter(reactions::Column::UserId.eq(me.as_str()))
+            .filter(reactions::Column::Direction.eq(direction.name()))
+            .exec(&txn)
+            .await?;
+        if removed.rows_affected > 0 {
+            let input = changed(state, &txn, input, &[(direction, -1)], -1, now).await?;
+            state.outbox.commit(txn).await?;
+            return Ok(summary(&input, None));
+        }
+    }
+    let input = current(&txn, input).await?;
+    drop(txn);
+    Ok(summary(&input, None))
+}
+
+/// `input` as it is now, for an answer that changed nothing.
+async fn current(txn: &DatabaseTransaction, input: inputs::Model) -> Result<inputs::Model> {
+    Ok(inputs::Entity::find_by_id(input.id)
+        .one(txn)
+        .await?
+        .unwrap_or(input))
+}
+
+// --- the coalescer -----------------------------------------------------------
+
+/// Announces the bursts of reactions whose `window` has passed, until
+/// `shutdown`. It looks a few times per window, at most every second, so
+/// an event follows its window closely.
+pub async fn run_coalescer(state: State, window: StdDuration, shutdown: CancellationToken) {
+    let tick = (window / 5).clamp(StdDuration::from_millis(50), StdDuration::from_secs(1));
+    loop {
+        if let Err(error) = announce_due(&state, window).await {
+            tracing::warn!(%error, "announcing reactions failed; retrying at the next tick");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(tick) => {}
+        }
+    }
+}
+
+/// One pass: every burst that started at least `window` ago is announced
+/// with the input's counts as they are now. Returns how many were.
+pub async fn announce_due(state: &State, window: StdDuration) -> Result<u64> {
+    let window = chrono::Duration::from_std(window)
+        .map_err(|_| Error::Internal("the reaction window is too long".to_owned()))?;
+    let mut announced = 0;
+    loop {
+        let n = announce_batch(state, window).await?;
+        announced += n;
+        if n < BATCH {
+            return Ok(announced);
+        }
+    }
+}
+
+async fn announce_batch(state: &State, window: chrono::Duration) -> Result<u64> {
+    let now = state.clock.now();
+    let cutoff = now - window;
+    // Looked for before the write transaction: on SQLite an empty pass
+    // then never takes the write lock.
+    let due = reaction_bursts::Entity::find()
+        .filter(reaction_bursts::Column::FirstAt.lte(cutoff))
+        .order_by_asc(reaction_bursts::Column::FirstAt)
+        .limit(BATCH)
+        .all(&state.db)
+        .await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let txn = inspraak_kit::db::begin_write(&state.db).await?;
+    let mut announced = 0;
+    for burst in &due {
+        // The claim: a replica that got here first leaves no row to delete.
+        let claimed = reaction_bursts::Entity::delete_many()
+            .filter(reaction_bursts::Column::InputId.eq(burst.input_id))
+            .filter(reaction_bursts::Column::FirstAt.lte(cutoff))
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected == 0 {
+            continue;
+        }
+        let Some(input) = inputs::Entity::find_by_id(burst.input_id).one(&txn).await? else {
+            continue;
+        };
+        state
+            .publish(
+                &txn,
+                "contributions.reactions.changed.v1",
+                "input",
+                input.id,
+                input.version,
+                &events::ReactionsChanged {
+                    input_id: input.id.to_string(),
+                    project_id: input.project_id.to_string(),
+                    up: input.reactions_up,
+                    down: input.reactions_down,
+                    at: Some(timestamp(now)),
+                },
+            )
+            .await?;
+        announced += 1;
+    }
+    state.outbox.commit(txn).await?;
+    // A full batch, claimed or not, means more may be due.
+    Ok(if due.len() as u64 == BATCH {
+        BATCH
+    } else {
+        announced
+    })
+}
