@@ -89,6 +89,7 @@ async fn contributions_becomes_ready() {
             "inspraak.contributions.v1.Answers",
             "inspraak.contributions.v1.Contributions",
             "inspraak.contributions.v1.Discussion",
+            "inspraak.contributions.v1.Moderation",
         ],
     )
     .await;

@@ -480,3 +480,53 @@ pub async fn list(
         next_page_token,
     })
 }
+
+// --- for moderation ----------------------------------------------------------
+
+/// The comment, if `caller` may see it (NOT_FOUND otherwise): moderation
+/// reports and judges only what its caller can see.
+pub async fn visible_to<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller<'_>,
+    id: Uuid,
+) -> Result<comments::Model> {
+    visible_comment(db, caller, id)
+        .await
+        .map(|(comment, _, _)| comment)
+}
+
+/// Announces that moderation hid or restored comment `id`; `actor` empty:
+/// hidden by reports.
+pub async fn announce_moderation(
+    state: &State,
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    hidden: bool,
+    actor: &str,
+) -> Result<()> {
+    let comment = comments::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or(Error::NotFound("comment"))?;
+    let event_type = if hidden {
+        "contributions.comment.hidden.v1"
+    } else {
+        "contributions.comment.restored.v1"
+    };
+    state
+        .publish(
+            txn,
+            event_type,
+            "comment",
+            comment.id,
+            comment.version,
+            &events::CommentChanged {
+                comment_id: comment.id.to_string(),
+                input_id: comment.input_id.to_string(),
+                project_id: comment.project_id.to_string(),
+                actor_id: actor.to_owned(),
+                at: Some(timestamp(state.clock.now())),
+            },
+        )
+        .await
+}

@@ -14,6 +14,7 @@ pub mod grpc;
 pub mod history;
 pub mod inputs;
 pub mod listing;
+pub mod moderation;
 pub mod people;
 pub mod projection;
 pub mod reactions;
@@ -31,6 +32,7 @@ use inspraak_kit::grpc::GrpcServer;
 use inspraak_proto::contributions::v1::answers_server::AnswersServer;
 use inspraak_proto::contributions::v1::contributions_server::ContributionsServer;
 use inspraak_proto::contributions::v1::discussion_server::DiscussionServer;
+use inspraak_proto::contributions::v1::moderation_server::ModerationServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -89,10 +91,17 @@ impl ServiceApp for ContributionsService {
             }),
             server.settings()
         );
+        let moderation = inspraak_kit::limited!(
+            ModerationServer::new(grpc::ModerationApi {
+                state: self.state(context)
+            }),
+            server.settings()
+        );
         server
             .with_service(api)
             .with_service(answers)
             .with_service(discussion)
+            .with_service(moderation)
     }
 
     fn spawn_workers(

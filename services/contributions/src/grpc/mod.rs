@@ -5,10 +5,12 @@
 mod answers;
 mod discussion;
 mod inputs;
+mod moderation;
 
 pub use answers::AnswersApi;
 pub use discussion::DiscussionApi;
 pub use inputs::ContributionsApi;
+pub use moderation::ModerationApi;
 
 use tonic::{Response, Status};
 

@@ -26,6 +26,8 @@ pub mod discussion;
 pub mod entities;
 mod m0003_answers;
 mod m0004_discussion;
+mod m0006_moderation;
 pub mod migration;
+pub mod moderation;
 
 pub use migration::Migrator;

@@ -17,6 +17,7 @@ use inspraak_kit::testing::TestDatabase;
 use inspraak_proto::contributions::v1::answers_client::AnswersClient;
 use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
 use inspraak_proto::contributions::v1::discussion_client::DiscussionClient;
+use inspraak_proto::contributions::v1::moderation_client::ModerationClient;
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::events::v1::Envelope;
 use inspraak_proto::projects::v1 as projects;
@@ -112,6 +113,10 @@ impl Platform {
 
     pub fn discussion(&self) -> DiscussionClient<Channel> {
         DiscussionClient::new(self.server.channel.clone())
+    }
+
+    pub fn moderation(&self) -> ModerationClient<Channel> {
+        ModerationClient::new(self.server.channel.clone())
     }
 
     pub fn now(&self) -> DateTime<Utc> {
