@@ -9,7 +9,7 @@ use inspraak_host::ServiceApp;
 use inspraak_identity::IdentityService;
 use inspraak_kit::grpc::Condition;
 use inspraak_kit::testing::{TestDatabase, amqp_url};
-use inspraak_notifications::NotificationsService;
+use inspraak_notifications::{NotificationsService, NotificationsSettings};
 use inspraak_projects::ProjectsService;
 use inspraak_tests::{TestService, channel, health, wait_for_health};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -97,8 +97,9 @@ async fn contributions_becomes_ready() {
 
 #[tokio::test]
 async fn notifications_becomes_ready() {
+    let mail = tempfile_dir();
     becomes_ready(
-        NotificationsService,
+        NotificationsService::new(NotificationsSettings::to_directory(mail)),
         &["inspraak.notifications.v1.Notifications"],
     )
     .await;
@@ -183,4 +184,9 @@ fn projects() -> ProjectsService {
 
 fn contributions() -> ContributionsService {
     ContributionsService::new(inspraak_contributions::ContributionsSettings::defaults())
+}
+
+/// A directory of its own for a test's mail.
+fn tempfile_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("inspraak-mail-{}", uuid::Uuid::now_v7()))
 }

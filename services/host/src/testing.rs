@@ -26,6 +26,12 @@ pub struct Shared {
     pub clock: Clock,
     pub keys: std::sync::Arc<TestKeys>,
     jwks_url: String,
+    /// Where the events are captured, and the prefix of the services'
+    /// queues: unique on a real RabbitMQ, so tests never see each other.
+    capture_queue: String,
+    queue_prefix: String,
+    /// On RabbitMQ: its URL and the test's exchange, for `cleanup`.
+    rabbit: Option<(String, String)>,
     _store: std::sync::Arc<TestDatabase>,
 }
 
@@ -39,9 +45,55 @@ impl Shared {
                 .await
                 .expect("embedded broker"),
         );
+        Self::around(broker, store, CAPTURE_QUEUE.to_owned(), String::new(), None).await
+    }
+
+    /// The same on the real RabbitMQ (`INSPRAAK_TEST_AMQP_URL`), with an
+    /// exchange and queues of the test's own; `cleanup` removes them.
+    pub async fn rabbitmq() -> Self {
+        let url = inspraak_kit::testing::amqp_url();
+        let exchange = inspraak_kit::testing::unique("inspraak.events.test_");
+        let prefix = format!("{}.", inspraak_kit::testing::unique("test_"));
+        let broker = Broker::Amqp(inspraak_bus::broker::AmqpBroker::new(
+            url.clone(),
+            "inspraak-test",
+            exchange.clone(),
+        ));
+        let capture = format!("{prefix}capture");
+        Self::around(
+            broker,
+            TestDatabase::sqlite(),
+            capture,
+            prefix,
+            Some((url, exchange)),
+        )
+        .await
+    }
+
+    /// Deletes a RabbitMQ test's exchange and the queues named by its
+    /// prefix (`services` are the services that ran, with `purposes` the
+    /// consumers they declared).
+    pub async fn cleanup(&self, queues: &[&str]) {
+        if let Some((url, exchange)) = &self.rabbit {
+            let mut names: Vec<String> = queues
+                .iter()
+                .map(|q| format!("{}{q}", self.queue_prefix))
+                .collect();
+            names.push(self.capture_queue.clone());
+            inspraak_bus::testing::delete_rabbit_objects(url, exchange, &names).await;
+        }
+    }
+
+    async fn around(
+        broker: Broker,
+        store: TestDatabase,
+        capture_queue: String,
+        queue_prefix: String,
+        rabbit: Option<(String, String)>,
+    ) -> Self {
         broker
             .declare_queue(&QueueSpec {
-                name: CAPTURE_QUEUE.to_owned(),
+                name: capture_queue.clone(),
                 bindings: vec!["#".to_owned()],
                 kind: QueueKind::Classic,
                 dead_letter_queue: String::new(),
@@ -56,6 +108,9 @@ impl Shared {
             clock: Clock::manual(Utc::now()),
             keys: std::sync::Arc::new(keys),
             jwks_url: format!("http://{jwks}"),
+            capture_queue,
+            queue_prefix,
+            rabbit,
             _store: std::sync::Arc::new(store),
         }
     }
@@ -64,7 +119,7 @@ impl Shared {
     pub async fn events(&self) -> Vec<Envelope> {
         let (messages, _) = self
             .broker
-            .peek(CAPTURE_QUEUE, 100_000)
+            .peek(&self.capture_queue, 100_000)
             .await
             .expect("peek events");
         messages
@@ -115,6 +170,7 @@ impl TestServer {
             ("BUS_URL", "sqlite::memory:"),
             ("IDENTITY_URL", shared.jwks_url.as_str()),
             ("SHUTDOWN_DRAIN_TIMEOUT", "2s"),
+            ("BUS_QUEUE_PREFIX", shared.queue_prefix.as_str()),
         ]);
         let config = ServiceConfig::from_env(&env, A::NAME, 0, Defaults::default())
             .expect("test configuration");

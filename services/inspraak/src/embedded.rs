@@ -44,6 +44,22 @@ fn config<A: ServiceApp>(
             format!("127.0.0.1:{}", 9090 + A::DEFAULT_PORT.saturating_sub(50050)),
         );
     }
+    // Notifications writes its mail under the data directory and serves the
+    // unsubscribe link on the loopback interface.
+    for (key, value) in [
+        (
+            "NOTIFICATIONS_MAIL_DIR",
+            dir.join("mail").display().to_string(),
+        ),
+        (
+            "NOTIFICATIONS_UNSUBSCRIBE_ADDR",
+            "127.0.0.1:8084".to_owned(),
+        ),
+    ] {
+        if !env.is_set(key) && !env.is_set(key.trim_start_matches("NOTIFICATIONS_")) {
+            env.set(key, value);
+        }
+    }
     let mut own = env.scoped(&format!("{}_", A::NAME.to_uppercase()));
     let app = A::configure(&mut own);
     let config = ServiceConfig::from_env(

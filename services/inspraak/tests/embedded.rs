@@ -42,6 +42,7 @@ async fn all_starts_the_four_services_and_stops_on_sigterm() {
         .env("LOG_FORMAT", "json")
         // Nothing here signs tokens: no need for identity's keys.
         .env("IDENTITY_URL", "http://127.0.0.1:1")
+        .env("NOTIFICATIONS_UNSUBSCRIBE_ADDR", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);

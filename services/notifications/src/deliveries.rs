@@ -1,0 +1,92 @@
+//! The admins' view of e-mail deliveries: what went out, what waits, what
+//! failed and why.
+
+use inspraak_kit::auth::Principal;
+use inspraak_proto::notifications::v1 as proto;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::state::State;
+use crate::store::entities::deliveries;
+
+const STATES: [&str; 8] = [
+    "pending",
+    "retrying",
+    "sent",
+    "failed",
+    "digest",
+    "digested",
+    "cancelled",
+    "",
+];
+
+fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+pub async fn list(
+    state: &State,
+    principal: &Principal,
+    request: &proto::ListDeliveriesRequest,
+) -> Result<proto::ListDeliveriesResponse> {
+    if !principal.is_admin() {
+        return Err(Error::PermissionDenied(
+            "deliveries are for platform admins".to_owned(),
+        ));
+    }
+    let wanted = request.state.trim();
+    if !STATES.contains(&wanted) {
+        return Err(Error::invalid(
+            "state",
+            "pending, retrying, sent, failed, digest, digested or cancelled",
+        ));
+    }
+    let size = match request.page_size {
+        0 => 50,
+        n if n < 0 => return Err(Error::invalid("page_size", "must not be negative")),
+        n => u64::try_from(n).unwrap_or(100).min(100),
+    };
+    let mut query = deliveries::Entity::find().order_by_desc(deliveries::Column::Id);
+    if !wanted.is_empty() {
+        query = query.filter(deliveries::Column::State.eq(wanted));
+    }
+    if !request.user_id.trim().is_empty() {
+        query = query.filter(deliveries::Column::UserId.eq(request.user_id.trim()));
+    }
+    if !request.page_token.is_empty() {
+        let after = Uuid::parse_str(&request.page_token)
+            .map_err(|_| Error::invalid("page_token", "is not a token of this list"))?;
+        query = query.filter(deliveries::Column::Id.lt(after));
+    }
+    let rows = query.limit(size + 1).all(&state.db).await?;
+    let more = rows.len() as u64 > size;
+    let page: Vec<&deliveries::Model> = rows
+        .iter()
+        .take(usize::try_from(size).unwrap_or(usize::MAX))
+        .collect();
+    Ok(proto::ListDeliveriesResponse {
+        next_page_token: match (more, page.last()) {
+            (true, Some(last)) => last.id.to_string(),
+            _ => String::new(),
+        },
+        deliveries: page
+            .into_iter()
+            .map(|d| proto::Delivery {
+                id: d.id.to_string(),
+                event_id: d.event_id.clone(),
+                user_id: d.user_id.clone(),
+                channel: d.channel.clone(),
+                kind: d.kind.clone(),
+                state: d.state.clone(),
+                attempts: d.attempts,
+                last_error: d.last_error.clone().unwrap_or_default(),
+                created_at: Some(timestamp(d.created_at)),
+                sent_at: d.sent_at.map(timestamp),
+            })
+            .collect(),
+    })
+}

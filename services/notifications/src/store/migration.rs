@@ -1,0 +1,199 @@
+//! Notifications' schema. Migrations only ever add: a released one never
+//! changes.
+
+use inspraak_kit::db::index;
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{
+    big_integer, integer, json_binary, string, string_null, text, timestamp_with_time_zone,
+    timestamp_with_time_zone_null, uuid, uuid_null,
+};
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(inspraak_bus::migration::CreateOutboxAndInbox),
+            Box::new(CreateNotificationsSchema),
+        ]
+    }
+}
+
+struct CreateNotificationsSchema;
+
+impl MigrationName for CreateNotificationsSchema {
+    fn name(&self) -> &str {
+        "m0002_notifications_schema"
+    }
+}
+
+fn c(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateNotificationsSchema {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let tables = [
+            Table::create()
+                .table(c("people"))
+                .if_not_exists()
+                .col(string(c("user_id")).primary_key())
+                .col(string(c("email")))
+                .col(string(c("display_name")))
+                .col(string(c("locale")))
+                .col(json_binary(c("roles")))
+                .to_owned(),
+            Table::create()
+                .table(c("erased_people"))
+                .if_not_exists()
+                .col(string(c("user_id")).primary_key())
+                .to_owned(),
+            Table::create()
+                .table(c("projects"))
+                .if_not_exists()
+                .col(uuid(c("id")).primary_key())
+                .col(json_binary(c("title")))
+                .col(big_integer(c("version")))
+                .to_owned(),
+            Table::create()
+                .table(c("project_team"))
+                .if_not_exists()
+                .col(uuid(c("project_id")))
+                .col(string(c("user_id")))
+                .col(string(c("role")))
+                .primary_key(
+                    Index::create()
+                        .col(c("project_id"))
+                        .col(c("user_id"))
+                        .col(c("role")),
+                )
+                .to_owned(),
+            Table::create()
+                .table(c("follows"))
+                .if_not_exists()
+                .col(string(c("user_id")))
+                .col(string(c("target_type")))
+                .col(uuid(c("target_id")))
+                .col(uuid(c("project_id")))
+                .primary_key(
+                    Index::create()
+                        .col(c("user_id"))
+                        .col(c("target_type"))
+                        .col(c("target_id")),
+                )
+                .to_owned(),
+            Table::create()
+                .table(c("platform"))
+                .if_not_exists()
+                .col(integer(c("id")).primary_key())
+                .col(string(c("time_zone")))
+                .col(string(c("default_locale")))
+                .col(big_integer(c("version")))
+                .to_owned(),
+            Table::create()
+                .table(c("notifications"))
+                .if_not_exists()
+                .col(uuid(c("id")).primary_key())
+                .col(string(c("user_id")))
+                .col(string(c("event_id")))
+                .col(string(c("kind")))
+                .col(string(c("category")))
+                .col(string(c("title")))
+                .col(text(c("body")))
+                .col(uuid_null(c("project_id")))
+                .col(uuid_null(c("input_id")))
+                .col(timestamp_with_time_zone(c("created_at")))
+                .col(timestamp_with_time_zone_null(c("read_at")))
+                .to_owned(),
+            Table::create()
+                .table(c("deliveries"))
+                .if_not_exists()
+                .col(uuid(c("id")).primary_key())
+                .col(string(c("event_id")))
+                .col(string(c("user_id")))
+                .col(string(c("channel")))
+                .col(string(c("kind")))
+                .col(string(c("category")))
+                .col(json_binary(c("content")))
+                .col(string_null(c("address")))
+                .col(string(c("locale")))
+                .col(string(c("state")))
+                .col(integer(c("attempts")))
+                .col(timestamp_with_time_zone(c("next_attempt_at")))
+                .col(timestamp_with_time_zone_null(c("leased_until")))
+                .col(text(c("last_error")).null())
+                .col(timestamp_with_time_zone_null(c("digest_due_at")))
+                .col(uuid_null(c("project_id")))
+                .col(uuid_null(c("input_id")))
+                .col(timestamp_with_time_zone(c("created_at")))
+                .col(timestamp_with_time_zone_null(c("sent_at")))
+                .to_owned(),
+            Table::create()
+                .table(c("preferences"))
+                .if_not_exists()
+                .col(string(c("user_id")))
+                .col(string(c("category")))
+                .col(string(c("frequency")))
+                .primary_key(Index::create().col(c("user_id")).col(c("category")))
+                .to_owned(),
+            Table::create()
+                .table(c("unsubscribe_tokens"))
+                .if_not_exists()
+                .col(string(c("token")).primary_key())
+                .col(string(c("user_id")))
+                .col(string(c("category")))
+                .to_owned(),
+        ];
+        for table in tables {
+            manager.create_table(table).await?;
+        }
+        let mut unique = [
+            // Exactly one per (event, recipient, channel): redeliveries of
+            // an event find the row there and add nothing.
+            index(
+                "notifications_once",
+                "notifications",
+                &["event_id", "user_id"],
+            ),
+            index(
+                "deliveries_once",
+                "deliveries",
+                &["event_id", "user_id", "channel"],
+            ),
+            index(
+                "unsubscribe_tokens_once",
+                "unsubscribe_tokens",
+                &["user_id", "category"],
+            ),
+        ];
+        for index in &mut unique {
+            manager.create_index(index.unique().to_owned()).await?;
+        }
+        let indexes = [
+            index("notifications_inbox", "notifications", &["user_id", "id"]),
+            index(
+                "notifications_unread",
+                "notifications",
+                &["user_id", "read_at", "id"],
+            ),
+            index(
+                "deliveries_due",
+                "deliveries",
+                &["state", "next_attempt_at"],
+            ),
+            index(
+                "deliveries_digest",
+                "deliveries",
+                &["state", "digest_due_at", "user_id"],
+            ),
+            index("deliveries_person", "deliveries", &["user_id", "id"]),
+            index("follows_target", "follows", &["target_type", "target_id"]),
+            index("project_team_user", "project_team", &["user_id"]),
+        ];
+        for index in indexes {
+            manager.create_index(index).await?;
+        }
+        Ok(())
+    }
+}
