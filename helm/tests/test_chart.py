@@ -157,10 +157,14 @@ def deployments_have_grpc_probes_and_fit_the_drain_time():
             (c,) = spec["containers"]
             port = SERVICES[svc]
             assert c["args"] == ["serve", svc]
-            assert c["ports"] == [
-            {"name": "grpc", "containerPort": port, "protocol": "TCP"},
-            {"name": "admin", "containerPort": 9090, "protocol": "TCP"},
-        ]
+            expected_ports = [
+                {"name": "grpc", "containerPort": port, "protocol": "TCP"},
+                {"name": "admin", "containerPort": 9090, "protocol": "TCP"},
+            ]
+            if svc == "notifications":
+                # the one-click unsubscribe that residents' mail clients POST to
+                expected_ports.append({"name": "unsubscribe", "containerPort": 8084, "protocol": "TCP"})
+            assert c["ports"] == expected_ports, c["ports"]
             assert c["livenessProbe"]["grpc"] == {"port": port, "service": ""}, c["livenessProbe"]
             assert c["readinessProbe"]["grpc"] == {"port": port, "service": svc}, c["readinessProbe"]
             assert c["startupProbe"]["grpc"]["service"] == ""
@@ -178,8 +182,12 @@ def deployments_have_grpc_probes_and_fit_the_drain_time():
 def services_expose_the_grpc_ports():
     for name, docs in RENDERS.items():
         for svc, s in by_component(docs, "Service").items():
-            assert s["spec"]["ports"] == [{"name": "grpc", "port": SERVICES[svc], "targetPort": "grpc",
-                                           "protocol": "TCP", "appProtocol": "grpc"}]
+            expected = [{"name": "grpc", "port": SERVICES[svc], "targetPort": "grpc",
+                         "protocol": "TCP", "appProtocol": "grpc"}]
+            if svc == "notifications":
+                expected.append({"name": "unsubscribe", "port": 8084, "targetPort": "unsubscribe",
+                                 "protocol": "TCP", "appProtocol": "http"})
+            assert s["spec"]["ports"] == expected, s["spec"]["ports"]
         assert set(by_component(docs, "ServiceAccount")) == set(SERVICES)
 
 
@@ -256,8 +264,19 @@ def network_policies_allow_the_designed_paths_and_nothing_else():
             spec = p["spec"]
             assert spec["policyTypes"] == ["Ingress", "Egress"]
             assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == svc
-            (ing,) = spec["ingress"]
+            ing = spec["ingress"][0]
             assert rule_ports(ing) == {("TCP", SERVICES[svc])}, ing
+            # notifications alone also takes the unsubscribe POSTs, from the
+            # ingress only; every other service has its gRPC port alone
+            if svc == "notifications":
+                assert len(spec["ingress"]) == 2, spec["ingress"]
+                unsubscribe = spec["ingress"][1]
+                assert rule_ports(unsubscribe) == {("TCP", 8084)}, unsubscribe
+                if name == "production":
+                    assert unsubscribe["from"] == [{"namespaceSelector": {"matchLabels": {
+                        "kubernetes.io/metadata.name": "ingress"}}}], unsubscribe
+            else:
+                assert len(spec["ingress"]) == 1, spec["ingress"]
             if name == "production":
                 assert ing["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/part-of"] == "inspraak"
                 assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}} in ing["from"]
