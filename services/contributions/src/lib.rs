@@ -10,6 +10,7 @@ pub mod counters;
 pub mod deadlines;
 pub mod error;
 pub mod follows;
+pub mod gdpr;
 pub mod grpc;
 pub mod history;
 pub mod inputs;
@@ -119,7 +120,10 @@ impl ServiceApp for ContributionsService {
             context.db.clone(),
             people::PURPOSE,
             people::BINDINGS,
-            people::PeopleProjection,
+            people::PeopleProjection {
+                deletion: self.settings.account_deletion,
+                clock: context.clock.clone(),
+            },
         );
         let deadlines = deadlines::run(
             self.state(context),

@@ -19,6 +19,9 @@ pub struct ContributionsSettings {
     /// `DEADLINE_SCAN_INTERVAL`: how often inputs past their answer
     /// deadline and proposals past their expiry are looked for.
     pub deadline_scan_interval: std::time::Duration,
+    /// `ACCOUNT_DELETION`: anonymise (default) or erase a deleted person's
+    /// inputs and comments.
+    pub account_deletion: crate::gdpr::DeletionPolicy,
     /// `REACTION_EVENT_WINDOW`: how long the reactions on one input gather
     /// before their counts are announced in one event.
     pub reaction_event_window: std::time::Duration,
@@ -33,6 +36,11 @@ impl ContributionsSettings {
                 .duration_or("DEADLINE_SCAN_INTERVAL", std::time::Duration::from_secs(60)),
             reaction_event_window: env
                 .duration_or("REACTION_EVENT_WINDOW", std::time::Duration::from_secs(5)),
+            account_deletion: env.or(
+                "ACCOUNT_DELETION",
+                crate::gdpr::DeletionPolicy::Anonymise,
+                "anonymise or erase",
+            ),
         }
     }
 

@@ -791,7 +791,10 @@ async fn blocked_people_cannot_contribute(backend: Backend) {
             context.db.clone(),
             inspraak_contributions::people::PURPOSE,
             inspraak_contributions::people::BINDINGS,
-            inspraak_contributions::people::PeopleProjection,
+            inspraak_contributions::people::PeopleProjection {
+                deletion: inspraak_contributions::gdpr::DeletionPolicy::Anonymise,
+                clock: platform.shared.clock.clone(),
+            },
         )
         .declare()
         .await

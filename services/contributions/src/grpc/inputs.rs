@@ -55,4 +55,11 @@ impl Contributions for ContributionsApi {
     ) -> Reply<proto::Statistics> {
         reply(crate::statistics::get(&self.state, &Caller(principal(&r)), r.get_ref()).await)
     }
+
+    async fn export_my_contributions(
+        &self,
+        r: Request<proto::ExportMyContributionsRequest>,
+    ) -> Reply<proto::ExportMyContributionsResponse> {
+        reply(crate::gdpr::export(&self.state, &Caller(principal(&r))).await)
+    }
 }
