@@ -12,7 +12,7 @@ export INSPRAAK_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
 # `make test` may have just installed it.
 CARGO := scripts/cargo
 
-.PHONY: help run test lint fmt build test-services clean helm-lint
+.PHONY: help run test lint fmt build test-services clean helm-lint bench
 
 help:
 	@echo "make run    - the whole platform in one process (release build, SQLite under ./data)"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint   - rustfmt and clippy, warnings are errors"
 	@echo "make fmt    - format the code"
 	@echo "make helm-lint - lint, render and test the Helm chart, the Dockerfile and compose file"
+	@echo "make bench  - the load generator's scenarios against real PostgreSQL (release build)"
 
 run:
 	$(CARGO) run --release -p inspraak -- all
@@ -47,3 +48,6 @@ clean:
 # Installs its own helm and Kubernetes schemas into .tools/ (gitignored).
 helm-lint:
 	helm/tests/helm-lint.sh
+
+bench: test-services
+	$(CARGO) run --release -p inspraak-loadgen -- listing
