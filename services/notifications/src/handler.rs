@@ -104,6 +104,28 @@ impl EventHandler for Notifier {
                 let version = i64::try_from(settings.version).unwrap_or(version);
                 projections::settings(txn, &settings, version).await?;
             }
+            "contributions.input.overdue.v1" => {
+                let e: events::InputOverdue = decode_payload(event).map_err(reject)?;
+                if let (Ok(input), Ok(project)) = (
+                    uuid::Uuid::parse_str(&e.input_id),
+                    uuid::Uuid::parse_str(&e.project_id),
+                ) {
+                    crate::escalation::overdue(
+                        txn,
+                        input,
+                        project,
+                        &e.title,
+                        self.state.clock.now(),
+                    )
+                    .await?;
+                }
+            }
+            "contributions.feedback.published.v1" => {
+                let e: events::FeedbackPublished = decode_payload(event).map_err(reject)?;
+                if let Ok(input) = uuid::Uuid::parse_str(&e.input_id) {
+                    crate::escalation::answered(txn, input, self.state.clock.now()).await?;
+                }
+            }
             "contributions.follow.changed.v1" => {
                 let e: events::FollowChanged = decode_payload(event).map_err(reject)?;
                 projections::follow(txn, &e).await?;

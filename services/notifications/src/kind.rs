@@ -23,11 +23,12 @@ pub enum Kind {
     ProposalDecided,
     InputReported,
     InputOverdue,
+    InputOverdueEscalated,
     DeadlineApproaching,
     Digest,
 }
 
-pub const ALL: [Kind; 20] = [
+pub const ALL: [Kind; 21] = [
     Kind::ConfirmationCode,
     Kind::ResetCode,
     Kind::PasswordSetup,
@@ -46,6 +47,7 @@ pub const ALL: [Kind; 20] = [
     Kind::ProposalDecided,
     Kind::InputReported,
     Kind::InputOverdue,
+    Kind::InputOverdueEscalated,
     Kind::DeadlineApproaching,
     Kind::Digest,
 ];
@@ -71,6 +73,7 @@ impl Kind {
             Self::ProposalDecided => "proposal_decided",
             Self::InputReported => "input_reported",
             Self::InputOverdue => "input_overdue",
+            Self::InputOverdueEscalated => "input_overdue_escalated",
             Self::DeadlineApproaching => "deadline_approaching",
             Self::Digest => "digest",
         }
@@ -99,6 +102,7 @@ impl Kind {
             | Self::ProposalDecided
             | Self::InputReported
             | Self::InputOverdue
+            | Self::InputOverdueEscalated
             | Self::DeadlineApproaching => Category::Staff,
             // A digest gathers several categories; it is sent as it is due.
             Self::Digest => Category::Transactional,

@@ -6,6 +6,7 @@
 pub mod category;
 pub mod deliveries;
 pub mod error;
+pub mod escalation;
 pub mod fanout;
 pub mod grpc;
 pub mod handler;
@@ -91,7 +92,14 @@ impl ServiceApp for NotificationsService {
                 state: state.clone(),
             },
         );
-        let mut workers = vec![tokio::spawn(consumer.run(shutdown.clone()))];
+        let mut workers = vec![
+            tokio::spawn(consumer.run(shutdown.clone())),
+            tokio::spawn(escalation::run(
+                state.clone(),
+                self.settings.escalation_scan_interval,
+                shutdown.clone(),
+            )),
+        ];
         match mail::transport::Transport::build(&self.settings.transport) {
             Ok(transport) => workers.push(tokio::spawn(mail::sender::run(
                 state.clone(),

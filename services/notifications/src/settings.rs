@@ -69,6 +69,11 @@ pub struct NotificationsSettings {
     /// `DIGEST_HOUR`: daily and weekly (Monday) digests go out at this hour
     /// in the platform's time zone.
     pub digest_hour: u32,
+    /// `ESCALATION_DELAY`: how long an input may stay unanswered after it
+    /// was announced overdue before the core team is told.
+    pub escalation_delay: Duration,
+    /// `ESCALATION_SCAN_INTERVAL`: how often that is looked for.
+    pub escalation_scan_interval: Duration,
 }
 
 impl NotificationsSettings {
@@ -134,6 +139,9 @@ impl NotificationsSettings {
             retry_base: env.duration_or("MAIL_RETRY_BASE", Duration::from_secs(30)),
             retry_max: env.duration_or("MAIL_RETRY_MAX", Duration::from_secs(3600)),
             digest_hour: env.bounded_or("DIGEST_HOUR", 7, 0, 23),
+            escalation_delay: env.duration_or("ESCALATION_DELAY", Duration::from_secs(7 * 86_400)),
+            escalation_scan_interval: env
+                .duration_or("ESCALATION_SCAN_INTERVAL", Duration::from_secs(60)),
         }
     }
 

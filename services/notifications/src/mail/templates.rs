@@ -243,6 +243,18 @@ fn phrases(kind: Kind, lang: Lang) -> (&'static str, &'static str) {
             "Unanswered past its deadline: \"{input}\"",
             "The input \"{input}\" in {project} has no answer past its deadline.",
         ),
+        (K::InputOverdueEscalated, Nl) => (
+            "Nog steeds onbeantwoord: \"{input}\"",
+            "De bijdrage \"{input}\" in {project} is ook na de extra termijn nog niet beantwoord. Het kernteam wordt gevraagd op te volgen.",
+        ),
+        (K::InputOverdueEscalated, Fr) => (
+            "Toujours sans réponse : « {input} »",
+            "La contribution « {input} » dans {project} reste sans réponse après le délai supplémentaire. L'équipe centrale est invitée à assurer le suivi.",
+        ),
+        (K::InputOverdueEscalated, En) => (
+            "Still unanswered: \"{input}\"",
+            "The input \"{input}\" in {project} is still unanswered after the further period. The core team is asked to follow up.",
+        ),
         (K::DeadlineApproaching, Nl) => (
             "{project}: een termijn nadert",
             "Voor {project} nadert een termijn: {status}.",

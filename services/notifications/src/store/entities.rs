@@ -124,3 +124,15 @@ entity!(unsubscribe_tokens, "unsubscribe_tokens", {
     pub user_id: String,
     pub category: String,
 });
+
+// Inputs announced overdue, until answered: the core team is told when one
+// stays unanswered for a further period (once, whichever replica sees it).
+entity!(overdue_inputs, "overdue_inputs", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub input_id: Uuid,
+    pub project_id: Uuid,
+    pub title: String,
+    pub overdue_at: DateTimeUtc,
+    pub answered_at: Option<DateTimeUtc>,
+    pub escalated_at: Option<DateTimeUtc>,
+});

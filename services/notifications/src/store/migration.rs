@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(inspraak_bus::migration::CreateOutboxAndInbox),
             Box::new(CreateNotificationsSchema),
+            Box::new(AddOverdueInputs),
         ]
     }
 }
@@ -195,5 +196,40 @@ impl MigrationTrait for CreateNotificationsSchema {
             manager.create_index(index).await?;
         }
         Ok(())
+    }
+}
+
+struct AddOverdueInputs;
+
+impl MigrationName for AddOverdueInputs {
+    fn name(&self) -> &str {
+        "m0003_overdue_inputs"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddOverdueInputs {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(c("overdue_inputs"))
+                    .if_not_exists()
+                    .col(uuid(c("input_id")).primary_key())
+                    .col(uuid(c("project_id")))
+                    .col(string(c("title")))
+                    .col(timestamp_with_time_zone(c("overdue_at")))
+                    .col(timestamp_with_time_zone_null(c("answered_at")))
+                    .col(timestamp_with_time_zone_null(c("escalated_at")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                "overdue_inputs_due",
+                "overdue_inputs",
+                &["escalated_at", "answered_at", "overdue_at"],
+            ))
+            .await
     }
 }
