@@ -18,6 +18,7 @@ pub mod projection;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod voting;
 pub mod wire;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use inspraak_kit::Env;
 use inspraak_kit::grpc::GrpcServer;
 use inspraak_proto::contributions::v1::answers_server::AnswersServer;
 use inspraak_proto::contributions::v1::contributions_server::ContributionsServer;
+use inspraak_proto::contributions::v1::voting_server::VotingServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -79,7 +81,16 @@ impl ServiceApp for ContributionsService {
             }),
             server.settings()
         );
-        server.with_service(api).with_service(answers)
+        let voting = inspraak_kit::limited!(
+            VotingServer::new(grpc::VotingApi {
+                state: self.state(context)
+            }),
+            server.settings()
+        );
+        server
+            .with_service(api)
+            .with_service(answers)
+            .with_service(voting)
     }
 
     fn spawn_workers(

@@ -4,9 +4,11 @@
 
 mod answers;
 mod inputs;
+mod voting;
 
 pub use answers::AnswersApi;
 pub use inputs::ContributionsApi;
+pub use voting::VotingApi;
 
 use tonic::{Response, Status};
 

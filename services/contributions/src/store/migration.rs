@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(inspraak_bus::migration::CreateOutboxAndInbox),
             Box::new(CreateContributionsSchema),
             Box::new(super::m0003_answers::AddAnswers),
+            Box::new(super::m0005_voting::AddVoting),
         ]
     }
 }

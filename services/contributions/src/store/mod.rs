@@ -24,6 +24,8 @@ macro_rules! entity {
 pub mod answers;
 pub mod entities;
 mod m0003_answers;
+mod m0005_voting;
 pub mod migration;
+pub mod voting;
 
 pub use migration::Migrator;
