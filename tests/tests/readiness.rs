@@ -90,6 +90,7 @@ async fn contributions_becomes_ready() {
             "inspraak.contributions.v1.Contributions",
             "inspraak.contributions.v1.Discussion",
             "inspraak.contributions.v1.Moderation",
+            "inspraak.contributions.v1.Voting",
         ],
     )
     .await;

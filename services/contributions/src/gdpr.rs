@@ -159,6 +159,7 @@ pub async fn forget<C: ConnectionTrait>(
         .filter(feedback_revisions::Column::AuthorId.eq(user))
         .exec(db)
         .await?;
+    crate::voting::forget(db, user, &pseudonym).await?;
     follows::Entity::delete_many()
         .filter(follows::Column::UserId.eq(user))
         .exec(db)
@@ -242,6 +243,6 @@ pub async fn export(
         reactions,
         follows,
         reports,
-        baskets: Vec::new(),
+        baskets: crate::voting::export(db, &me).await?,
     })
 }

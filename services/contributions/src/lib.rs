@@ -23,6 +23,7 @@ pub mod state;
 pub mod statistics;
 pub mod status;
 pub mod store;
+pub mod voting;
 pub mod wire;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use inspraak_proto::contributions::v1::answers_server::AnswersServer;
 use inspraak_proto::contributions::v1::contributions_server::ContributionsServer;
 use inspraak_proto::contributions::v1::discussion_server::DiscussionServer;
 use inspraak_proto::contributions::v1::moderation_server::ModerationServer;
+use inspraak_proto::contributions::v1::voting_server::VotingServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -98,11 +100,18 @@ impl ServiceApp for ContributionsService {
             }),
             server.settings()
         );
+        let voting = inspraak_kit::limited!(
+            VotingServer::new(grpc::VotingApi {
+                state: self.state(context)
+            }),
+            server.settings()
+        );
         server
             .with_service(api)
             .with_service(answers)
             .with_service(discussion)
             .with_service(moderation)
+            .with_service(voting)
     }
 
     fn spawn_workers(

@@ -6,11 +6,13 @@ mod answers;
 mod discussion;
 mod inputs;
 mod moderation;
+mod voting;
 
 pub use answers::AnswersApi;
 pub use discussion::DiscussionApi;
 pub use inputs::ContributionsApi;
 pub use moderation::ModerationApi;
+pub use voting::VotingApi;
 
 use tonic::{Response, Status};
 

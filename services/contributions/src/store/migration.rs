@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateContributionsSchema),
             Box::new(super::m0003_answers::AddAnswers),
             Box::new(super::m0004_discussion::AddDiscussion),
+            Box::new(super::m0005_voting::AddVoting),
             Box::new(super::m0006_moderation::AddModeration),
         ]
     }

@@ -26,8 +26,10 @@ pub mod discussion;
 pub mod entities;
 mod m0003_answers;
 mod m0004_discussion;
+mod m0005_voting;
 mod m0006_moderation;
 pub mod migration;
 pub mod moderation;
+pub mod voting;
 
 pub use migration::Migrator;
