@@ -120,4 +120,38 @@ impl Notifications for NotificationsApi {
         let result = async { deliveries::list(&self.state, signed_in(&r)?, r.get_ref()).await };
         reply(result.await)
     }
+
+    async fn get_report(&self, r: Request<proto::GetReportRequest>) -> Reply<proto::Report> {
+        let result = async {
+            let principal = signed_in(&r)?;
+            let allowed = principal.is_admin()
+                || principal
+                    .roles
+                    .iter()
+                    .any(|role| role.as_str() == "decision_maker");
+            if !allowed {
+                return Err(Error::PermissionDenied(
+                    "the report is for decision-makers and platform admins".to_owned(),
+                ));
+            }
+            let request = r.get_ref();
+            let (Some(from), Some(to)) = (
+                crate::projections::time(request.from.as_ref()),
+                crate::projections::time(request.to.as_ref()),
+            ) else {
+                return Err(Error::invalid("from", "give the period's start and end"));
+            };
+            if to <= from {
+                return Err(Error::invalid("to", "must be after from"));
+            }
+            if to - from > chrono::Duration::days(400) {
+                return Err(Error::invalid("to", "a period of at most 400 days"));
+            }
+            let locale = crate::projections::person(&self.state.db, &principal.subject)
+                .await?
+                .map_or_else(|| "en".to_owned(), |p| p.locale);
+            Ok(crate::report::compute(&self.state.db, from, to, &locale).await?)
+        };
+        reply(result.await)
+    }
 }

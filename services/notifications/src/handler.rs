@@ -24,6 +24,7 @@ pub const BINDINGS: &[&str] = &[
     "contributions.input.#",
     "contributions.proposal.#",
     "contributions.comment.posted.v1",
+    "contributions.reactions.changed.v1",
     "contributions.report.#",
     "contributions.follow.#",
 ];
@@ -103,6 +104,8 @@ impl EventHandler for Notifier {
                 let settings = e.settings.unwrap_or_default();
                 let version = i64::try_from(settings.version).unwrap_or(version);
                 projections::settings(txn, &settings, version).await?;
+                crate::report::schedule(txn, &settings.charter.unwrap_or_default(), version)
+                    .await?;
             }
             "contributions.input.overdue.v1" => {
                 let e: events::InputOverdue = decode_payload(event).map_err(reject)?;
@@ -146,6 +149,9 @@ impl EventHandler for Notifier {
                 }
             }
             _ => {}
+        }
+        if event.r#type.starts_with("contributions.") {
+            crate::report::record(txn, event, self.state.clock.now()).await?;
         }
         let mut notices = routing::route(txn, event).await?;
         notices.extend(extra);

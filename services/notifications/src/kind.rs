@@ -26,9 +26,10 @@ pub enum Kind {
     InputOverdueEscalated,
     DeadlineApproaching,
     Digest,
+    Report,
 }
 
-pub const ALL: [Kind; 21] = [
+pub const ALL: [Kind; 22] = [
     Kind::ConfirmationCode,
     Kind::ResetCode,
     Kind::PasswordSetup,
@@ -50,6 +51,7 @@ pub const ALL: [Kind; 21] = [
     Kind::InputOverdueEscalated,
     Kind::DeadlineApproaching,
     Kind::Digest,
+    Kind::Report,
 ];
 
 impl Kind {
@@ -76,6 +78,7 @@ impl Kind {
             Self::InputOverdueEscalated => "input_overdue_escalated",
             Self::DeadlineApproaching => "deadline_approaching",
             Self::Digest => "digest",
+            Self::Report => "report",
         }
     }
 
@@ -106,6 +109,7 @@ impl Kind {
             | Self::DeadlineApproaching => Category::Staff,
             // A digest gathers several categories; it is sent as it is due.
             Self::Digest => Category::Transactional,
+            Self::Report => Category::Reports,
         }
     }
 }

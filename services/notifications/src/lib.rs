@@ -16,6 +16,7 @@ pub mod kind;
 pub mod mail;
 pub mod preferences;
 pub mod projections;
+pub mod report;
 pub mod routing;
 pub mod settings;
 pub mod state;
@@ -95,6 +96,11 @@ impl ServiceApp for NotificationsService {
         let mut workers = vec![
             tokio::spawn(consumer.run(shutdown.clone())),
             tokio::spawn(escalation::run(
+                state.clone(),
+                self.settings.escalation_scan_interval,
+                shutdown.clone(),
+            )),
+            tokio::spawn(report::run(
                 state.clone(),
                 self.settings.escalation_scan_interval,
                 shutdown.clone(),

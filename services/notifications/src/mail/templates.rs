@@ -267,6 +267,18 @@ fn phrases(kind: Kind, lang: Lang) -> (&'static str, &'static str) {
             "{project}: a deadline approaches",
             "A deadline approaches for {project}: {status}.",
         ),
+        (K::Report, Nl) => (
+            "Verslag van de participatie, {status}",
+            "Dit gebeurde op het participatieplatform, {status}.",
+        ),
+        (K::Report, Fr) => (
+            "Rapport de participation, {status}",
+            "Voici ce qui s'est passé sur la plateforme de participation, {status}.",
+        ),
+        (K::Report, En) => (
+            "Participation report, {status}",
+            "Here is what happened on the participation platform, {status}.",
+        ),
         (K::Digest, Nl) => (
             "Uw overzicht",
             "Dit is er gebeurd sinds uw vorige overzicht.",
@@ -352,7 +364,7 @@ pub fn render(kind: Kind, lang: Lang, content: &Content, unsubscribe: Option<&st
             escape(&content.excerpt).replace('\n', "<br>")
         ));
     }
-    if kind == Kind::Digest {
+    if matches!(kind, Kind::Digest | Kind::Report) {
         render_digest(&content.items, &mut text, &mut html);
     }
     text.push_str(&format!("\n-- \n{}\n", footer(lang, unsubscribe.is_some())));

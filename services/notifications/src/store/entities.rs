@@ -136,3 +136,49 @@ entity!(overdue_inputs, "overdue_inputs", {
     pub answered_at: Option<DateTimeUtc>,
     pub escalated_at: Option<DateTimeUtc>,
 });
+
+// What the decision-makers' report counts, kept from contributions' events.
+entity!(report_inputs, "report_inputs", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub input_id: Uuid,
+    pub project_id: Uuid,
+    pub title: String,
+    pub created_at: DateTimeUtc,
+    pub first_feedback_at: Option<DateTimeUtc>,
+    pub answer_seconds: Option<i64>,
+    pub reactions_up: i64,
+    pub overdue: bool,
+    pub deleted: bool,
+});
+
+// Who contributed when (inputs and comments), for the participants count.
+entity!(report_activity, "report_activity", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub event_id: String,
+    pub project_id: Uuid,
+    pub user_id: String,
+    pub at: DateTimeUtc,
+});
+
+// One row per period the report was made for: its key makes it once.
+entity!(reports_made, "reports_made", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub period_end: DateTimeUtc,
+    pub period_start: DateTimeUtc,
+    /// Whether anything happened (else nothing was sent).
+    pub sent: bool,
+    pub made_at: DateTimeUtc,
+});
+
+// The charter's cadence for the report, from projects' settings.
+entity!(report_schedule, "report_schedule", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: i32,
+    /// weekly, fortnightly, monthly, quarterly
+    pub cadence: String,
+    /// 1 (Monday) to 7 for weekly and fortnightly; 1 to 28 for monthly and
+    /// quarterly.
+    pub day: i32,
+    pub hour: i32,
+    pub version: i64,
+});

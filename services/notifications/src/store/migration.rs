@@ -4,8 +4,8 @@
 use inspraak_kit::db::index;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, integer, json_binary, string, string_null, text, timestamp_with_time_zone,
-    timestamp_with_time_zone_null, uuid, uuid_null,
+    big_integer, big_integer_null, boolean, integer, json_binary, string, string_null, text,
+    timestamp_with_time_zone, timestamp_with_time_zone_null, uuid, uuid_null,
 };
 
 pub struct Migrator;
@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(inspraak_bus::migration::CreateOutboxAndInbox),
             Box::new(CreateNotificationsSchema),
             Box::new(AddOverdueInputs),
+            Box::new(AddReport),
         ]
     }
 }
@@ -231,5 +232,74 @@ impl MigrationTrait for AddOverdueInputs {
                 &["escalated_at", "answered_at", "overdue_at"],
             ))
             .await
+    }
+}
+
+struct AddReport;
+
+impl MigrationName for AddReport {
+    fn name(&self) -> &str {
+        "m0004_report"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddReport {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let tables = [
+            Table::create()
+                .table(c("report_inputs"))
+                .if_not_exists()
+                .col(uuid(c("input_id")).primary_key())
+                .col(uuid(c("project_id")))
+                .col(string(c("title")))
+                .col(timestamp_with_time_zone(c("created_at")))
+                .col(timestamp_with_time_zone_null(c("first_feedback_at")))
+                .col(big_integer_null(c("answer_seconds")))
+                .col(big_integer(c("reactions_up")))
+                .col(boolean(c("overdue")))
+                .col(boolean(c("deleted")))
+                .to_owned(),
+            Table::create()
+                .table(c("report_activity"))
+                .if_not_exists()
+                .col(string(c("event_id")).primary_key())
+                .col(uuid(c("project_id")))
+                .col(string(c("user_id")))
+                .col(timestamp_with_time_zone(c("at")))
+                .to_owned(),
+            Table::create()
+                .table(c("reports_made"))
+                .if_not_exists()
+                .col(timestamp_with_time_zone(c("period_end")).primary_key())
+                .col(timestamp_with_time_zone(c("period_start")))
+                .col(boolean(c("sent")))
+                .col(timestamp_with_time_zone(c("made_at")))
+                .to_owned(),
+            Table::create()
+                .table(c("report_schedule"))
+                .if_not_exists()
+                .col(integer(c("id")).primary_key())
+                .col(string(c("cadence")))
+                .col(integer(c("day")))
+                .col(integer(c("hour")))
+                .col(big_integer(c("version")))
+                .to_owned(),
+        ];
+        for table in tables {
+            manager.create_table(table).await?;
+        }
+        for index in [
+            index("report_inputs_created", "report_inputs", &["created_at"]),
+            index(
+                "report_inputs_answered",
+                "report_inputs",
+                &["first_feedback_at"],
+            ),
+            index("report_activity_at", "report_activity", &["at"]),
+        ] {
+            manager.create_index(index).await?;
+        }
+        Ok(())
     }
 }
