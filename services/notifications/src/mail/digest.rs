@@ -1,19 +1,23 @@
 //! Digests: the items a person wants daily or weekly wait as deliveries in
 //! the `digest` state until their time; then all that are due for that
-//! person become one mail, grouped by project and input. A digest is made
-//! only from items, so it is never empty; its items are claimed by a
+//! person become one mail, grouped by project and input. Items of a
+//! category turned off while they waited are cancelled, not sent. A digest
+//! is made only from items, so it is never empty; its items are claimed by a
 //! conditional update, so two replicas never make it twice.
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
 use super::content::{Content, DigestItem};
 use super::templates::{Lang, title};
-use crate::fanout::kind_of;
+use crate::category::{Category, Frequency};
+use crate::fanout::{frequency, kind_of};
 use crate::kind::Kind;
+use crate::projections;
 use crate::state::State;
 use crate::store::entities::deliveries;
 
@@ -55,9 +59,9 @@ async fn gather(state: &State, user: &str) -> Result<bool, DbErr> {
         .order_by_asc(deliveries::Column::Id)
         .all(&txn)
         .await?;
-    let Some(first) = items.first() else {
+    if items.is_empty() {
         return Ok(false);
-    };
+    }
     let ids: Vec<Uuid> = items.iter().map(|d| d.id).collect();
     let claimed = deliveries::Entity::update_many()
         .col_expr(deliveries::Column::State, Expr::value("digested"))
@@ -69,6 +73,22 @@ async fn gather(state: &State, user: &str) -> Result<bool, DbErr> {
         // Another replica is making this digest.
         return Ok(false);
     }
+    // What the person turned off while it waited is not sent.
+    let off = turned_off(&txn, user, &items).await?;
+    if !off.is_empty() {
+        deliveries::Entity::update_many()
+            .col_expr(deliveries::Column::State, Expr::value("cancelled"))
+            .filter(deliveries::Column::Id.is_in(off.clone()))
+            .exec(&txn)
+            .await?;
+    }
+    let items: Vec<deliveries::Model> =
+        items.into_iter().filter(|d| !off.contains(&d.id)).collect();
+    let Some(first) = items.first() else {
+        // Nothing left to tell: no empty digest.
+        txn.commit().await?;
+        return Ok(false);
+    };
     let locale = items.last().map_or_else(String::new, |d| d.locale.clone());
     let lang = Lang::of(&locale);
     let content = Content {
@@ -115,4 +135,35 @@ async fn gather(state: &State, user: &str) -> Result<bool, DbErr> {
     .await?;
     txn.commit().await?;
     Ok(true)
+}
+
+/// The items of `user` whose category is now off.
+async fn turned_off<C: ConnectionTrait>(
+    db: &C,
+    user: &str,
+    items: &[deliveries::Model],
+) -> Result<Vec<Uuid>, DbErr> {
+    let roles = projections::person(db, user)
+        .await?
+        .map(|p| projections::roles(&p))
+        .unwrap_or_default();
+    let mut known: Vec<(Category, bool)> = Vec::new();
+    let mut off = Vec::new();
+    for item in items {
+        let Some(category) = Category::from_name(&item.category) else {
+            continue;
+        };
+        let is_off = match known.iter().find(|(c, _)| *c == category) {
+            Some((_, is_off)) => *is_off,
+            None => {
+                let is_off = frequency(db, user, &roles, category).await? == Frequency::Off;
+                known.push((category, is_off));
+                is_off
+            }
+        };
+        if is_off {
+            off.push(item.id);
+        }
+    }
+    Ok(off)
 }

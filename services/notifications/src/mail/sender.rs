@@ -15,8 +15,9 @@ use super::content::Content;
 use super::templates::{Lang, render};
 use super::transport::{Outgoing, SendError, Transport};
 use super::unsubscribe;
-use crate::category::Category;
-use crate::fanout::kind_of;
+use crate::category::{Category, Frequency};
+use crate::fanout::{frequency, kind_of};
+use crate::kind::Kind;
 use crate::projections;
 use crate::state::State;
 use crate::store::entities::deliveries;
@@ -99,7 +100,8 @@ pub async fn send_due(state: &State, transport: &Transport) -> Result<usize, DbE
 /// What happened to one delivery.
 enum Outcome {
     Sent,
-    /// Nobody to send to any more (the person was erased).
+    /// Nothing to send any more (the person was erased, or turned the
+    /// category off).
     Cancelled,
     Failed(SendError),
 }
@@ -116,8 +118,17 @@ async fn send_one(state: &State, transport: &Transport, delivery: &deliveries::M
     let content: Content = serde_json::from_value(delivery.content.clone()).unwrap_or_default();
     let kind = kind_of(delivery);
     let category = Category::from_name(&delivery.category).unwrap_or(Category::Transactional);
+    // A category turned off while its mail waited (for the server, or for
+    // a retry) is not sent any more.
+    if kind != Kind::Digest && category != Category::Transactional {
+        match turned_off(state, &delivery.user_id, category).await {
+            Ok(true) => return Outcome::Cancelled,
+            Ok(false) => {}
+            Err(e) => return Outcome::Failed(SendError::Transient(e.to_string())),
+        }
+    }
     let unsubscribe_category = match (kind, category) {
-        (crate::kind::Kind::Digest, _) => Some(unsubscribe::DIGESTS),
+        (Kind::Digest, _) => Some(unsubscribe::DIGESTS),
         (_, Category::Transactional) => None,
         (_, category) => Some(category.name()),
     };
@@ -142,6 +153,14 @@ async fn send_one(state: &State, transport: &Transport, delivery: &deliveries::M
         Ok(()) => Outcome::Sent,
         Err(error) => Outcome::Failed(error),
     }
+}
+
+async fn turned_off(state: &State, user: &str, category: Category) -> Result<bool, DbErr> {
+    let roles = projections::person(&state.db, user)
+        .await?
+        .map(|p| projections::roles(&p))
+        .unwrap_or_default();
+    Ok(frequency(&state.db, user, &roles, category).await? == Frequency::Off)
 }
 
 async fn settle(

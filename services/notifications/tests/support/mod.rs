@@ -267,6 +267,215 @@ impl Platform {
     }
 }
 
+/// Events and states the tests use again and again.
+impl Platform {
+    /// Publishes a project titled `title` (in English and Dutch) with
+    /// `manager` on its team; returns its id.
+    pub async fn project(&self, title: &str, manager: Option<&Who>) -> String {
+        use inspraak_proto::projects::v1 as projects;
+        let id = uuid::Uuid::now_v7().to_string();
+        self.publish(
+            "projects.project.published.v1",
+            1,
+            &inspraak_proto::events::v1::ProjectChanged {
+                project: Some(projects::Project {
+                    id: id.clone(),
+                    title: Some(projects::LocalizedText {
+                        text: std::collections::HashMap::from([
+                            ("en".to_owned(), title.to_owned()),
+                            ("nl".to_owned(), title.to_owned()),
+                        ]),
+                    }),
+                    state: projects::ProjectState::Published as i32,
+                    team: manager.map(|m| projects::Team {
+                        manager_ids: vec![m.id.clone()],
+                        communication_contact_id: String::new(),
+                    }),
+                    ..Default::default()
+                }),
+            },
+        )
+        .await;
+        id
+    }
+
+    /// Someone else comments on `author`'s input: a COMMENTS notice for
+    /// the author. Returns the event id.
+    pub async fn comment(
+        &self,
+        author: &Who,
+        project_id: &str,
+        input_id: &str,
+        input_title: &str,
+    ) -> String {
+        self.publish(
+            "contributions.comment.posted.v1",
+            1,
+            &inspraak_proto::events::v1::CommentPosted {
+                comment_id: uuid::Uuid::now_v7().to_string(),
+                input_id: input_id.to_owned(),
+                project_id: project_id.to_owned(),
+                author_id: uuid::Uuid::now_v7().to_string(),
+                input_author_id: author.id.clone(),
+                input_title: input_title.to_owned(),
+                excerpt: format!("About {input_title}"),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Feedback on `author`'s input: a FEEDBACK notice for the author.
+    pub async fn feedback(
+        &self,
+        author: &Who,
+        project_id: &str,
+        input_id: &str,
+        input_title: &str,
+    ) -> String {
+        self.publish(
+            "contributions.feedback.published.v1",
+            2,
+            &inspraak_proto::events::v1::FeedbackPublished {
+                feedback_id: uuid::Uuid::now_v7().to_string(),
+                input_id: input_id.to_owned(),
+                project_id: project_id.to_owned(),
+                input_author_id: author.id.clone(),
+                input_title: input_title.to_owned(),
+                body: std::collections::HashMap::from([(
+                    "en".to_owned(),
+                    format!("Our answer on {input_title}"),
+                )]),
+                signed_by: "Green Service".to_owned(),
+                author_id: uuid::Uuid::now_v7().to_string(),
+                status: "accepted".to_owned(),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// `who` follows the project: its updates are PROJECTS notices.
+    pub async fn follow_project(&self, who: &Who, project_id: &str) {
+        self.publish(
+            "contributions.follow.changed.v1",
+            1,
+            &inspraak_proto::events::v1::FollowChanged {
+                user_id: who.id.clone(),
+                target_type: "project".to_owned(),
+                target_id: project_id.to_owned(),
+                project_id: project_id.to_owned(),
+                following: true,
+                at: None,
+            },
+        )
+        .await;
+    }
+
+    /// An update posted on the project (by nobody known): a PROJECTS notice
+    /// for its followers.
+    pub async fn update(&self, project_id: &str, title: &str) -> String {
+        use inspraak_proto::projects::v1 as projects;
+        self.publish(
+            "projects.update.posted.v1",
+            1,
+            &inspraak_proto::events::v1::UpdatePosted {
+                update: Some(projects::ProjectUpdate {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    project_id: project_id.to_owned(),
+                    title: Some(projects::LocalizedText {
+                        text: std::collections::HashMap::from([(
+                            "en".to_owned(),
+                            title.to_owned(),
+                        )]),
+                    }),
+                    author_id: uuid::Uuid::now_v7().to_string(),
+                    ..Default::default()
+                }),
+            },
+        )
+        .await
+    }
+
+    /// A confirmation code mailed to `who`: transactional.
+    pub async fn confirmation(&self, who: &Who, code: &str) -> String {
+        self.publish(
+            "identity.user.confirmation_requested.v1",
+            1,
+            &inspraak_proto::events::v1::ConfirmationRequested {
+                user_id: who.id.clone(),
+                email: who.email.clone(),
+                locale: "en".to_owned(),
+                code: code.to_owned(),
+                expires_at: None,
+            },
+        )
+        .await
+    }
+
+    /// `who`'s e-mail deliveries, oldest first.
+    pub async fn deliveries_of(&self, who: &Who) -> Vec<deliveries::Model> {
+        let mut rows: Vec<deliveries::Model> = deliveries::Entity::find()
+            .filter(deliveries::Column::UserId.eq(who.id.as_str()))
+            .all(&self.server.running.context.db)
+            .await
+            .expect("read deliveries");
+        rows.sort_by_key(|d| d.id);
+        rows
+    }
+
+    /// The service's state, as the workers see it (for the HTTP endpoint).
+    pub fn state(&self) -> inspraak_notifications::state::State {
+        NotificationsService::new(settings(&self.sink)).state(&self.server.running.context)
+    }
+
+    /// A signed-in caller notifications has never heard of.
+    pub fn stranger(&self, roles: &[&str]) -> Who {
+        let id = uuid::Uuid::now_v7().to_string();
+        Who {
+            email: format!("{}@elsewhere.example", &id[id.len() - 12..]),
+            id,
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        }
+    }
+
+    /// Moves the clock forward to the next `weekday` at `hour`:`minute` in
+    /// Brussels (the platform's default zone); returns that instant.
+    pub fn advance_to_local(
+        &self,
+        weekday: chrono::Weekday,
+        hour: u32,
+        minute: u32,
+    ) -> DateTime<Utc> {
+        let at = next_local(self.now(), weekday, hour, minute);
+        self.shared.clock.set(at).expect("a manual clock");
+        at
+    }
+}
+
+/// The next `weekday` at `hour`:`minute` in Brussels after `now`.
+pub fn next_local(
+    now: DateTime<Utc>,
+    weekday: chrono::Weekday,
+    hour: u32,
+    minute: u32,
+) -> DateTime<Utc> {
+    use chrono::{Datelike, TimeZone};
+    let zone = chrono_tz::Europe::Brussels;
+    let mut day = now.with_timezone(&zone).date_naive();
+    loop {
+        if day.weekday() == weekday
+            && let Some(at) = zone
+                .with_ymd_and_hms(day.year(), day.month(), day.day(), hour, minute, 0)
+                .earliest()
+            && at.with_timezone(&Utc) > now
+        {
+            return at.with_timezone(&Utc);
+        }
+        day = day.succ_opt().expect("a next day");
+    }
+}
+
 pub fn ts(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),

@@ -1,6 +1,7 @@
 //! A small SMTP server for tests: it speaks enough of RFC 5321 for a
 //! client without TLS, keeps every message it accepts, and can be told to
-//! refuse service (421) as a server that is down would.
+//! refuse service (421) as a server that is down would, or refuse one
+//! recipient for good (550) as a server that knows no such mailbox would.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,7 +68,16 @@ impl Mail {
             .unwrap_or_default()
             .to_lowercase();
         let body = rest.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        let body = body.split("\r\n--").next().unwrap_or_default();
+        // The part ends at the next boundary line, not at any line starting
+        // with "--" (a text signature's "-- " separator is one).
+        let end = self
+            .header("Content-Type")
+            .and_then(|t| {
+                t.split_once("boundary=")
+                    .map(|(_, b)| b.trim_matches('"').to_owned())
+            })
+            .map_or_else(|| "\r\n--".to_owned(), |b| format!("\r\n--{b}"));
+        let body = body.split(end.as_str()).next().unwrap_or_default();
         if encoding.contains("base64") {
             use base64::Engine;
             let joined: String = body.split_whitespace().collect();
@@ -134,6 +144,8 @@ pub struct SmtpSink {
     pub port: u16,
     mails: Arc<Mutex<Vec<Mail>>>,
     refusing: Arc<AtomicBool>,
+    /// Addresses answered 550 at RCPT.
+    unknown: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl SmtpSink {
@@ -144,6 +156,7 @@ impl SmtpSink {
             port,
             mails: Arc::new(Mutex::new(Vec::new())),
             refusing: Arc::new(AtomicBool::new(false)),
+            unknown: Arc::new(std::sync::Mutex::new(Vec::new())),
         };
         let serving = sink.clone();
         tokio::spawn(async move {
@@ -154,9 +167,25 @@ impl SmtpSink {
         sink
     }
 
-    /// Refuses (421) every new session while `down`.
+    /// Refuses (421) every new session while `down`, and ends the open
+    /// ones at their next command.
     pub fn set_down(&self, down: bool) {
         self.refusing.store(down, Ordering::SeqCst);
+    }
+
+    /// Refuses `address` for good (550 at RCPT) from now on.
+    pub fn refuse(&self, address: &str) {
+        self.unknown
+            .lock()
+            .expect("the refused addresses")
+            .push(address.to_lowercase());
+    }
+
+    fn refuses(&self, address: &str) -> bool {
+        self.unknown
+            .lock()
+            .expect("the refused addresses")
+            .contains(&address.to_lowercase())
     }
 
     pub async fn mails(&self) -> Vec<Mail> {
@@ -178,6 +207,12 @@ impl SmtpSink {
             if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
                 return;
             }
+            // Going down closes the open sessions too, as a server
+            // shutting down does: 421 to the next command.
+            if self.refusing.load(Ordering::SeqCst) {
+                let _ = write.write_all(b"421 test sink is going down\r\n").await;
+                return;
+            }
             let command = line.trim_end().to_uppercase();
             let reply: &[u8] = if command.starts_with("EHLO") {
                 b"250-sink\r\n250 8BITMIME\r\n"
@@ -189,8 +224,12 @@ impl SmtpSink {
                     .split_once(':')
                     .map(|(_, a)| a.trim().trim_matches(['<', '>']).to_owned())
                     .unwrap_or_default();
-                to.push(address);
-                b"250 ok\r\n"
+                if self.refuses(&address) {
+                    b"550 5.1.1 no such mailbox here\r\n"
+                } else {
+                    to.push(address);
+                    b"250 ok\r\n"
+                }
             } else if command == "DATA" {
                 let _ = write.write_all(b"354 go ahead\r\n").await;
                 let mut data = String::new();
