@@ -102,7 +102,7 @@ impl ServiceApp for NotificationsService {
             )),
             tokio::spawn(report::run(
                 state.clone(),
-                self.settings.escalation_scan_interval,
+                self.settings.report_scan_interval,
                 shutdown.clone(),
             )),
         ];

@@ -74,6 +74,9 @@ pub struct NotificationsSettings {
     pub escalation_delay: Duration,
     /// `ESCALATION_SCAN_INTERVAL`: how often that is looked for.
     pub escalation_scan_interval: Duration,
+    /// `REPORT_SCAN_INTERVAL`: how often the decision-makers' report is
+    /// looked at (made once its period has ended).
+    pub report_scan_interval: Duration,
 }
 
 impl NotificationsSettings {
@@ -142,6 +145,7 @@ impl NotificationsSettings {
             escalation_delay: env.duration_or("ESCALATION_DELAY", Duration::from_secs(7 * 86_400)),
             escalation_scan_interval: env
                 .duration_or("ESCALATION_SCAN_INTERVAL", Duration::from_secs(60)),
+            report_scan_interval: env.duration_or("REPORT_SCAN_INTERVAL", Duration::from_secs(60)),
         }
     }
 

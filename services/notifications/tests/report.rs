@@ -1,0 +1,206 @@
+//! The decision-makers' report with a controllable clock and two replicas:
+//! exactly one per period, with the period's figures; nothing for a period
+//! in which nothing happened; on demand for any period, for decision-makers
+//! and admins only.
+
+mod support;
+
+use chrono::{Duration, Utc};
+use inspraak_notifications::NotificationsService;
+use inspraak_notifications::report::{Cadence, last_period, make_due};
+use inspraak_proto::events::v1 as events;
+use inspraak_proto::notifications::v1 as proto;
+use support::{Backend, Platform, TestServer, Who, refused, settings, to, ts};
+use tonic::Code;
+
+async fn input(platform: &Platform, project: &str, author: &Who, title: &str) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    platform
+        .publish(
+            "contributions.input.created.v1",
+            1,
+            &events::InputCreated {
+                input_id: id.clone(),
+                project_id: project.to_owned(),
+                author_id: author.id.clone(),
+                title: title.to_owned(),
+                created_at: Some(ts(platform.now())),
+                ..Default::default()
+            },
+        )
+        .await;
+    id
+}
+
+async fn once_per_period_with_two_replicas(backend: Backend) {
+    let platform = Platform::start(backend).await;
+    let replica = TestServer::start(
+        NotificationsService::new(settings(&platform.sink)),
+        &platform.database,
+        &platform.shared,
+    )
+    .await;
+    let maker = platform.person("nl", &["decision_maker"]).await;
+    let alice = platform.person("en", &[]).await;
+    let bob = platform.person("en", &[]).await;
+    let carol = platform.person("en", &[]).await;
+    let resident = platform.person("en", &[]).await;
+    let project = platform.project("Parkstraat", None).await;
+    let first = input(&platform, &project, &alice, "Meer bomen").await;
+    let second = input(&platform, &project, &bob, "Een bankje").await;
+    platform
+        .publish(
+            "contributions.feedback.published.v1",
+            2,
+            &events::FeedbackPublished {
+                input_id: first.clone(),
+                project_id: project.clone(),
+                input_author_id: alice.id.clone(),
+                input_title: "Meer bomen".to_owned(),
+                answer_seconds: 7200,
+                at: Some(ts(platform.now())),
+                ..Default::default()
+            },
+        )
+        .await;
+    platform
+        .publish(
+            "contributions.reactions.changed.v1",
+            3,
+            &events::ReactionsChanged {
+                input_id: second.clone(),
+                project_id: project.clone(),
+                up: 5,
+                down: 1,
+                at: Some(ts(platform.now())),
+            },
+        )
+        .await;
+    platform
+        .publish(
+            "contributions.comment.posted.v1",
+            1,
+            &events::CommentPosted {
+                comment_id: uuid::Uuid::now_v7().to_string(),
+                input_id: first.clone(),
+                project_id: project.clone(),
+                author_id: carol.id.clone(),
+                at: Some(ts(platform.now())),
+                ..Default::default()
+            },
+        )
+        .await;
+    // So far the decision-maker's rights and Alice's answer.
+    let before = platform.mails(2).await.len();
+    assert_eq!(before, 2);
+
+    // The weekly period (Monday 08:00 in Brussels) that holds now ends at
+    // the last boundary before now + 7 days; just after it, both replicas
+    // try at once.
+    let zone = chrono_tz::Europe::Brussels;
+    let (start, end) = last_period(
+        platform.now() + Duration::days(7),
+        zone,
+        &Cadence::default(),
+    );
+    assert!(start <= platform.now() && platform.now() < end);
+    platform.advance(end - platform.now() + Duration::minutes(1));
+    let states = [
+        NotificationsService::new(settings(&platform.sink)).state(&platform.server.running.context),
+        NotificationsService::new(settings(&platform.sink)).state(&replica.running.context),
+    ];
+    let (a, b) = tokio::join!(make_due(&states[0]), make_due(&states[1]));
+    let made = [a.expect("replica a"), b.expect("replica b")];
+    assert_eq!(
+        made.iter().filter(|m| **m).count(),
+        1,
+        "exactly one report: {made:?}"
+    );
+    assert!(
+        !make_due(&states[0]).await.expect("again"),
+        "once per period"
+    );
+
+    let mails = platform.mails(before + 1).await;
+    assert_eq!(mails.len(), before + 1);
+    let reports: Vec<_> = to(&mails, &maker)
+        .into_iter()
+        .filter(|m| m.subject().starts_with("Verslag"))
+        .collect();
+    assert_eq!(reports.len(), 1);
+    assert!(
+        reports[0]
+            .subject()
+            .starts_with("Verslag van de participatie")
+    );
+    let text = reports[0].text();
+    for line in [
+        "Parkstraat",
+        "Nieuwe bijdragen: 2",
+        "Deelnemers: 3",
+        "Beantwoord: 50%",
+        "Mediane antwoordtijd (uren): 2",
+        "Meest gesteund: Een bankje (5)",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    assert!(to(&mails, &resident).is_empty());
+
+    // A week in which nothing happened: no report.
+    platform.advance(Duration::days(7));
+    assert!(!make_due(&states[0]).await.expect("an empty week"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(platform.sink.mails().await.len(), before + 1);
+
+    // On demand, for any period.
+    let ask = |who: Option<&Who>, from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>| {
+        let request = platform.by(
+            proto::GetReportRequest {
+                from: Some(ts(from)),
+                to: Some(ts(to)),
+            },
+            who,
+        );
+        let mut client = platform.client();
+        async move {
+            client
+                .get_report(request)
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let report = ask(Some(&maker), start, end).await.expect("the report");
+    assert_eq!(report.projects.len(), 1);
+    let figures = &report.projects[0];
+    assert_eq!(figures.title, "Parkstraat");
+    assert_eq!((figures.new_inputs, figures.participants), (2, 3));
+    assert!((figures.share_answered - 0.5).abs() < 1e-9);
+    assert_eq!(figures.median_answer_hours, 2);
+    assert_eq!(figures.top_inputs[0].input_id, second);
+    assert!(
+        ask(Some(&maker), end, end + Duration::days(7))
+            .await
+            .expect("empty")
+            .projects
+            .is_empty()
+    );
+    refused(
+        ask(Some(&resident), start, end).await,
+        Code::PermissionDenied,
+        "a resident",
+    );
+    refused(
+        ask(None, start, end).await,
+        Code::Unauthenticated,
+        "signed out",
+    );
+    refused(
+        ask(Some(&maker), end, start).await,
+        Code::InvalidArgument,
+        "a period backwards",
+    );
+    replica.stop().await;
+    platform.stop().await;
+}
+
+inspraak_host::on_both_databases!(once_per_period_with_two_replicas);
