@@ -152,7 +152,7 @@ async fn ensure_may_post<C: ConnectionTrait>(
     project: Uuid,
     phase: Uuid,
     now: DateTime<Utc>,
-) -> Result<projected_phases::Model> {
+) -> Result<(projected_projects::Model, projected_phases::Model)> {
     let refuse = |why: &str| Err(Error::FailedPrecondition(why.to_owned()));
     let Some(stored) = projected_projects::Entity::find_by_id(project)
         .one(db)
@@ -188,7 +188,7 @@ async fn ensure_may_post<C: ConnectionTrait>(
     caller
         .ensure_permitted(db, project, &phase.post, "posting")
         .await?;
-    Ok(phase)
+    Ok((stored, phase))
 }
 
 async fn by_request<C: ConnectionTrait>(
@@ -260,7 +260,13 @@ pub async fn create(
 
     let txn = inspraak_kit::db::begin_write(&state.db).await?;
     caller.ensure_may_contribute(&txn, now).await?;
-    let phase = ensure_may_post(&txn, caller, project, phase, now).await?;
+    let (stored, phase) = ensure_may_post(&txn, caller, project, phase, now).await?;
+    // A screened project's input waits for its staff before it is public.
+    let status = if stored.prescreening {
+        Status::Prescreening
+    } else {
+        Status::Proposed
+    };
     let (answer_target_days, _) = projection::charter(&txn).await?;
     let proposals = phase.method == "proposals" && phase.expiry_days > 0;
     let input = inputs::Model {
@@ -274,7 +280,7 @@ pub async fn create(
         longitude,
         anonymous: request.anonymous,
         author_id: author.clone(),
-        status: Status::Proposed.name().to_owned(),
+        status: status.name().to_owned(),
         request_id: request_id.clone(),
         feedback_given: false,
         created_at: now,
@@ -318,7 +324,7 @@ pub async fn create(
     }
     write_topics(&txn, &input).await?;
     counters::add(&txn, project, phase.id, Stat::Inputs, 1).await?;
-    counters::status(&txn, project, phase.id, None, Some(Status::Proposed.name())).await?;
+    counters::status(&txn, project, phase.id, None, Some(status.name())).await?;
     counters::participant(&txn, project, phase.id, &author).await?;
     history::record(&txn, input.id, Act::Created, &author, now).await?;
     crate::follows::follow_own_input(state, &txn, &input).await?;
@@ -367,9 +373,11 @@ pub async fn visible<C: ConnectionTrait>(
             Error::NotFound(_) => Error::NotFound("input"),
             other => other,
         })?;
-    if input.hidden_at.is_some()
+    // Hidden and screened input: its author and the project's staff only.
+    let withheld = input.hidden_at.is_some() || input.status == Status::Prescreening.name();
+    if withheld
         && caller.subject() != Some(&input.author_id)
-        && !caller.is_manager(db, input.project_id).await?
+        && !caller.is_staff(db, input.project_id).await?
     {
         return Err(Error::NotFound("input"));
     }

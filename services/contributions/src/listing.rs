@@ -181,6 +181,10 @@ pub async fn list(
         query =
             query.filter(inputs::Column::PhaseId.eq(parse_uuid("phase_id", &request.phase_id)?));
     }
+    // Screened input is not public yet: the staff alone list it.
+    if !caller.is_staff(&state.db, project).await? {
+        query = query.filter(inputs::Column::Status.ne(Status::Prescreening.name()));
+    }
     if request.status != proto::InputStatus::Unspecified as i32 {
         let status = Status::from_wire(request.status)
             .ok_or_else(|| Error::invalid("status", "is not an input status"))?;

@@ -234,6 +234,7 @@ async fn apply_project(
         state: Set(state_name(project.state).to_owned()),
         visibility: Set(visibility_name(project.visibility).to_owned()),
         version: Set(version),
+        prescreening: Set(project.prescreening),
     };
     let newer = || {
         projected_projects::Entity::update_many()

@@ -1095,7 +1095,89 @@ async fn statistics_follow_the_writes(backend: Backend) {
     );
 }
 
+/// A project that screens input: a new input is `prescreening`, seen by its
+/// author and the staff only, until a manager publishes it.
+async fn screened_input_waits_for_the_staff(backend: Backend) {
+    let platform = Platform::start(backend).await;
+    let manager = platform.resident();
+    let author = platform.resident();
+    let neighbour = platform.resident();
+    let now = platform.now();
+    let mut plan = project(
+        &manager,
+        vec![phase(
+            now - Duration::days(1),
+            Some(now + Duration::days(30)),
+            ideation(),
+            Permission::Registered,
+        )],
+    );
+    plan.prescreening = true;
+    platform
+        .project_changed("projects.project.published.v1", &plan, 1)
+        .await;
+    let input = post(&platform, &plan, &author, "Eerst nakijken").await;
+    assert_eq!(input.status, InputStatus::Prescreening as i32);
+    assert_eq!(
+        count_of_status(&platform, &plan.id, "prescreening").await,
+        1
+    );
+    refused(
+        platform
+            .client()
+            .get_input(platform.by(
+                proto::GetInputRequest {
+                    id: input.id.clone(),
+                },
+                Some(&neighbour),
+            ))
+            .await,
+        Code::NotFound,
+        "not public yet",
+    );
+    let listed = |who: &Who| {
+        let request = platform.by(
+            proto::ListInputsRequest {
+                project_id: plan.id.clone(),
+                ..Default::default()
+            },
+            Some(who),
+        );
+        let mut client = platform.client();
+        async move {
+            client
+                .list_inputs(request)
+                .await
+                .expect("a list")
+                .into_inner()
+                .inputs
+                .len()
+        }
+    };
+    assert_eq!(listed(&neighbour).await, 0);
+    assert_eq!(listed(&manager).await, 1, "the staff screen it");
+    assert_eq!(
+        get(&platform, &input.id, &author).await.status,
+        InputStatus::Prescreening as i32
+    );
+    platform
+        .answers()
+        .set_status(platform.by(set_status(&input, InputStatus::Proposed), Some(&manager)))
+        .await
+        .expect("the manager publishes it");
+    assert_eq!(
+        get(&platform, &input.id, &neighbour).await.status,
+        InputStatus::Proposed as i32
+    );
+    assert_eq!(listed(&neighbour).await, 1);
+    assert_eq!(
+        count_of_status(&platform, &plan.id, "prescreening").await,
+        0
+    );
+}
+
 inspraak_host::on_both_databases!(
+    screened_input_waits_for_the_staff,
     statistics_follow_the_writes,
     statuses_follow_the_allowed_transitions,
     feedback_is_one_act_and_keeps_its_revisions,

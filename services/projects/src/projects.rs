@@ -173,6 +173,7 @@ pub async fn to_protos<C: ConnectionTrait>(
                     .map(|p| p.to_string())
                     .unwrap_or_default(),
                 published_at: project.published_at.map(timestamp),
+                prescreening: project.prescreening,
                 created_at: Some(timestamp(project.created_at)),
                 etag: etag(project),
             }
@@ -465,6 +466,7 @@ pub async fn update(
                 set_topics(&txn, id, &topics).await?;
                 project.topics = serde_json::json!(topics);
             }
+            "prescreening" => project.prescreening = request.prescreening,
             other => v.push(inspraak_kit::grpc::FieldViolation::new(
                 "update_mask",
                 format!("{other:?} cannot be changed here"),

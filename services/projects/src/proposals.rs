@@ -430,6 +430,7 @@ pub async fn review(
             created_at: now,
             updated_at: now,
             version: 1,
+            prescreening: false,
         };
         projects::Entity::insert(project.clone().into_active_model())
             .exec_without_returning(&txn)

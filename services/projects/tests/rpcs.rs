@@ -1663,6 +1663,26 @@ async fn managers_update_their_projects(backend: Backend) {
         "only what the mask names changes"
     );
 
+    // prescreening: input is screened before it is public.
+    let screened = update_project(
+        &platform,
+        proto::UpdateProjectRequest {
+            prescreening: true,
+            ..change(&["prescreening"], "")
+        },
+        Some(&manager),
+    )
+    .await
+    .expect("the manager turns prescreening on");
+    updates += 1;
+    assert!(screened.prescreening);
+    assert!(
+        get_project(&platform, &id, Some(&manager))
+            .await
+            .expect("read back")
+            .prescreening
+    );
+
     // folder_id: set, unknown, malformed, cleared.
     let filed = update_project(
         &platform,

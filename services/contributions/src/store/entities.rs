@@ -10,6 +10,8 @@ entity!(projected_projects, "projected_projects", {
     pub visibility: String,
     /// The envelope's aggregate_version of the copy: older events are ignored.
     pub version: i64,
+    /// Input is screened by the project's staff before it becomes public.
+    pub prescreening: bool,
 });
 
 entity!(projected_team, "projected_team", {

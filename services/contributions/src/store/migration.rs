@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::m0004_discussion::AddDiscussion),
             Box::new(super::m0005_voting::AddVoting),
             Box::new(super::m0006_moderation::AddModeration),
+            Box::new(super::m0007_prescreening::AddPrescreening),
         ]
     }
 }

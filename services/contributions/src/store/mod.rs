@@ -28,6 +28,7 @@ mod m0003_answers;
 mod m0004_discussion;
 mod m0005_voting;
 mod m0006_moderation;
+mod m0007_prescreening;
 pub mod migration;
 pub mod moderation;
 pub mod voting;

@@ -77,6 +77,8 @@ entity!(projects, "projects", {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub version: i64,
+    /// Input is screened by the staff before it becomes public.
+    pub prescreening: bool,
 });
 
 entity!(project_team, "project_team", {

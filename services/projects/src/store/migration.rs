@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(inspraak_bus::migration::CreateOutboxAndInbox),
             Box::new(CreateProjectsSchema),
+            Box::new(AddPrescreening),
         ]
     }
 }
@@ -202,6 +203,33 @@ impl MigrationTrait for CreateProjectsSchema {
         );
         manager
             .create_index(update_retries.unique().to_owned())
+            .await
+    }
+}
+
+struct AddPrescreening;
+
+impl MigrationName for AddPrescreening {
+    fn name(&self) -> &str {
+        "m0003_prescreening"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddPrescreening {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(c("projects"))
+                    .add_column(
+                        ColumnDef::new(c("prescreening"))
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
+                    .to_owned(),
+            )
             .await
     }
 }
