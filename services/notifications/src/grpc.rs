@@ -154,4 +154,11 @@ impl Notifications for NotificationsApi {
         };
         reply(result.await)
     }
+
+    async fn announce(&self, r: Request<proto::AnnounceRequest>) -> Reply<proto::AnnounceResponse> {
+        let result = async {
+            crate::announcements::announce(&self.state, signed_in(&r)?, r.get_ref()).await
+        };
+        reply(result.await)
+    }
 }

@@ -27,9 +27,10 @@ pub enum Kind {
     DeadlineApproaching,
     Digest,
     Report,
+    Announcement,
 }
 
-pub const ALL: [Kind; 22] = [
+pub const ALL: [Kind; 23] = [
     Kind::ConfirmationCode,
     Kind::ResetCode,
     Kind::PasswordSetup,
@@ -52,6 +53,7 @@ pub const ALL: [Kind; 22] = [
     Kind::DeadlineApproaching,
     Kind::Digest,
     Kind::Report,
+    Kind::Announcement,
 ];
 
 impl Kind {
@@ -79,6 +81,7 @@ impl Kind {
             Self::DeadlineApproaching => "deadline_approaching",
             Self::Digest => "digest",
             Self::Report => "report",
+            Self::Announcement => "announcement",
         }
     }
 
@@ -110,6 +113,7 @@ impl Kind {
             // A digest gathers several categories; it is sent as it is due.
             Self::Digest => Category::Transactional,
             Self::Report => Category::Reports,
+            Self::Announcement => Category::Announcements,
         }
     }
 }

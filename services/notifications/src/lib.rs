@@ -3,6 +3,7 @@
 //! It runs alone (`inspraak-notifications`, or `inspraak serve notifications`) or with the other
 //! three in one process (`inspraak all`).
 
+pub mod announcements;
 pub mod category;
 pub mod deliveries;
 pub mod error;

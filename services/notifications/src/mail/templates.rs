@@ -267,6 +267,9 @@ fn phrases(kind: Kind, lang: Lang) -> (&'static str, &'static str) {
             "{project}: a deadline approaches",
             "A deadline approaches for {project}: {status}.",
         ),
+        (K::Announcement, Nl) => ("{input}", "Een bericht van de stad: {input}"),
+        (K::Announcement, Fr) => ("{input}", "Un message de la ville : {input}"),
+        (K::Announcement, En) => ("{input}", "A message from the city: {input}"),
         (K::Report, Nl) => (
             "Verslag van de participatie, {status}",
             "Dit gebeurde op het participatieplatform, {status}.",
