@@ -1,0 +1,249 @@
+//! Each kind of notification reaches the people it is for, and nobody
+//! else: one row per event type, checked in the inboxes.
+
+mod support;
+
+use std::collections::HashMap;
+
+use inspraak_proto::events::v1 as events;
+use inspraak_proto::notifications::v1 as proto;
+use inspraak_proto::projects::v1 as projects;
+use support::{Backend, Platform, Who};
+
+async fn kinds(platform: &Platform, who: &Who) -> Vec<String> {
+    let mut kinds: Vec<String> = platform
+        .client()
+        .list_notifications(platform.by(
+            proto::ListNotificationsRequest {
+                page_size: 100,
+                ..Default::default()
+            },
+            Some(who),
+        ))
+        .await
+        .expect("an inbox")
+        .into_inner()
+        .notifications
+        .into_iter()
+        .map(|n| n.kind)
+        .collect();
+    kinds.sort();
+    kinds
+}
+
+fn text(value: &str) -> Option<projects::LocalizedText> {
+    Some(projects::LocalizedText {
+        text: HashMap::from([("en".to_owned(), value.to_owned())]),
+    })
+}
+
+async fn every_kind_reaches_its_people(backend: Backend) {
+    let platform = Platform::start(backend).await;
+    let reviewer = platform.person("en", &["platform_admin"]).await;
+    let manager = platform.person("en", &[]).await;
+    let contact = platform.person("en", &[]).await;
+    let proposer = platform.person("en", &[]).await;
+    let author = platform.person("en", &[]).await;
+    let follower = platform.person("en", &[]).await;
+    let bystander = platform.person("en", &[]).await;
+    let project_id = uuid::Uuid::now_v7().to_string();
+    let input_id = uuid::Uuid::now_v7().to_string();
+    let project = projects::Project {
+        id: project_id.clone(),
+        title: text("Park Street"),
+        state: projects::ProjectState::Published as i32,
+        team: Some(projects::Team {
+            manager_ids: vec![manager.id.clone()],
+            communication_contact_id: contact.id.clone(),
+        }),
+        ..Default::default()
+    };
+    platform.follow_project(&follower, &project_id).await;
+    platform
+        .publish(
+            "contributions.follow.changed.v1",
+            1,
+            &events::FollowChanged {
+                user_id: follower.id.clone(),
+                target_type: "input".to_owned(),
+                target_id: input_id.clone(),
+                project_id: project_id.clone(),
+                following: true,
+                at: None,
+            },
+        )
+        .await;
+    let phase = projects::Phase {
+        id: uuid::Uuid::now_v7().to_string(),
+        title: text("Ideas"),
+        ..Default::default()
+    };
+    let proposal = projects::Proposal {
+        id: uuid::Uuid::now_v7().to_string(),
+        title: text("A greener square"),
+        proposer_id: proposer.id.clone(),
+        state: projects::ProposalState::Approved as i32,
+        decided_by: reviewer.id.clone(),
+        ..Default::default()
+    };
+    platform
+        .publish(
+            "projects.project.published.v1",
+            1,
+            &events::ProjectChanged {
+                project: Some(project.clone()),
+            },
+        )
+        .await;
+    platform
+        .publish(
+            "projects.phase.started.v1",
+            2,
+            &events::PhaseTimeReached {
+                project_id: project_id.clone(),
+                phase: Some(phase.clone()),
+                at: None,
+            },
+        )
+        .await;
+    platform
+        .publish(
+            "projects.phase.ending_soon.v1",
+            3,
+            &events::PhaseTimeReached {
+                project_id: project_id.clone(),
+                phase: Some(phase.clone()),
+                at: None,
+            },
+        )
+        .await;
+    platform
+        .publish(
+            "projects.milestone.approaching.v1",
+            4,
+            &events::MilestoneApproaching {
+                project_id: project_id.clone(),
+                milestone: Some(projects::Milestone {
+                    id: "m".to_owned(),
+                    title: text("Council vote"),
+                    at: None,
+                }),
+            },
+        )
+        .await;
+    platform
+        .publish(
+            "projects.proposal.submitted.v1",
+            1,
+            &events::ProposalSubmitted {
+                proposal: Some(proposal.clone()),
+            },
+        )
+        .await;
+    platform
+        .publish(
+            "projects.proposal.decided.v1",
+            2,
+            &events::ProposalDecided {
+                proposal: Some(proposal.clone()),
+            },
+        )
+        .await;
+    platform
+        .publish(
+            "contributions.input.status_changed.v1",
+            2,
+            &events::InputStatusChanged {
+                input_id: input_id.clone(),
+                project_id: project_id.clone(),
+                author_id: author.id.clone(),
+                title: "More trees".to_owned(),
+                from_status: "proposed".to_owned(),
+                to_status: "under_consideration".to_owned(),
+                actor_id: manager.id.clone(),
+                ..Default::default()
+            },
+        )
+        .await;
+    platform
+        .publish(
+            "contributions.report.filed.v1",
+            1,
+            &events::ReportFiled {
+                report_id: uuid::Uuid::now_v7().to_string(),
+                project_id: project_id.clone(),
+                target_type: "input".to_owned(),
+                target_id: input_id.clone(),
+                reason: "spam".to_owned(),
+                reporter_id: bystander.id.clone(),
+                open_reports: 1,
+                ..Default::default()
+            },
+        )
+        .await;
+    // A second report on the same target: moderators are not told again.
+    platform
+        .publish(
+            "contributions.report.filed.v1",
+            1,
+            &events::ReportFiled {
+                report_id: uuid::Uuid::now_v7().to_string(),
+                project_id: project_id.clone(),
+                target_type: "input".to_owned(),
+                target_id: input_id.clone(),
+                reason: "spam".to_owned(),
+                reporter_id: follower.id.clone(),
+                open_reports: 2,
+                ..Default::default()
+            },
+        )
+        .await;
+
+    let expect = |list: &[&str]| {
+        let mut v: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        kinds(&platform, &reviewer).await,
+        expect(&["proposal_to_review", "rights_received"])
+    );
+    assert_eq!(
+        kinds(&platform, &manager).await,
+        expect(&[
+            "deadline_approaching",
+            "deadline_approaching",
+            "input_reported",
+            "rights_received"
+        ])
+    );
+    assert_eq!(
+        kinds(&platform, &contact).await,
+        expect(&[
+            "deadline_approaching",
+            "deadline_approaching",
+            "rights_received"
+        ])
+    );
+    assert_eq!(
+        kinds(&platform, &proposer).await,
+        expect(&["proposal_decided"])
+    );
+    assert_eq!(
+        kinds(&platform, &author).await,
+        expect(&["status_of_your_input"])
+    );
+    assert_eq!(
+        kinds(&platform, &follower).await,
+        expect(&[
+            "phase_ending_soon",
+            "phase_started",
+            "project_published",
+            "status_of_followed_input"
+        ])
+    );
+    assert!(kinds(&platform, &bystander).await.is_empty());
+    platform.stop().await;
+}
+
+inspraak_host::on_both_databases!(every_kind_reaches_its_people);
