@@ -28,6 +28,67 @@ fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     }
 }
 
+fn to_proto(d: &deliveries::Model) -> proto::Delivery {
+    proto::Delivery {
+        id: d.id.to_string(),
+        event_id: d.event_id.clone(),
+        user_id: d.user_id.clone(),
+        channel: d.channel.clone(),
+        kind: d.kind.clone(),
+        state: d.state.clone(),
+        attempts: d.attempts,
+        last_error: d.last_error.clone().unwrap_or_default(),
+        created_at: Some(timestamp(d.created_at)),
+        sent_at: d.sent_at.map(timestamp),
+    }
+}
+
+/// Puts a failed delivery back in line: sent again at once, with its
+/// attempts counted afresh.
+pub async fn retry(
+    state: &State,
+    principal: &Principal,
+    request: &proto::RetryDeliveryRequest,
+) -> Result<proto::Delivery> {
+    if !principal.is_admin() {
+        return Err(Error::PermissionDenied(
+            "deliveries are for platform admins".to_owned(),
+        ));
+    }
+    let id =
+        Uuid::parse_str(request.id.trim()).map_err(|_| Error::invalid("id", "is not an id"))?;
+    let now = state.clock.now();
+    let changed = deliveries::Entity::update_many()
+        .col_expr(
+            deliveries::Column::State,
+            sea_orm::sea_query::Expr::value("pending"),
+        )
+        .col_expr(
+            deliveries::Column::Attempts,
+            sea_orm::sea_query::Expr::value(0),
+        )
+        .col_expr(
+            deliveries::Column::NextAttemptAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(deliveries::Column::Id.eq(id))
+        .filter(deliveries::Column::State.eq("failed"))
+        .exec(&state.db)
+        .await?;
+    let row = deliveries::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or(Error::NotFound("delivery"))?;
+    if changed.rows_affected == 0 {
+        return Err(Error::FailedPrecondition(format!(
+            "only a failed delivery is sent again; this one is {}",
+            row.state
+        )));
+    }
+    state.signals.mail.notify_one();
+    Ok(to_proto(&row))
+}
+
 pub async fn list(
     state: &State,
     principal: &Principal,
@@ -73,20 +134,6 @@ pub async fn list(
             (true, Some(last)) => last.id.to_string(),
             _ => String::new(),
         },
-        deliveries: page
-            .into_iter()
-            .map(|d| proto::Delivery {
-                id: d.id.to_string(),
-                event_id: d.event_id.clone(),
-                user_id: d.user_id.clone(),
-                channel: d.channel.clone(),
-                kind: d.kind.clone(),
-                state: d.state.clone(),
-                attempts: d.attempts,
-                last_error: d.last_error.clone().unwrap_or_default(),
-                created_at: Some(timestamp(d.created_at)),
-                sent_at: d.sent_at.map(timestamp),
-            })
-            .collect(),
+        deliveries: page.into_iter().map(to_proto).collect(),
     })
 }

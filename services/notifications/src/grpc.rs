@@ -161,4 +161,12 @@ impl Notifications for NotificationsApi {
         };
         reply(result.await)
     }
+
+    async fn retry_delivery(
+        &self,
+        r: Request<proto::RetryDeliveryRequest>,
+    ) -> Reply<proto::Delivery> {
+        let result = async { deliveries::retry(&self.state, signed_in(&r)?, r.get_ref()).await };
+        reply(result.await)
+    }
 }

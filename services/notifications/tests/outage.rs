@@ -194,6 +194,41 @@ async fn a_refused_recipient_fails_at_once_for_good(backend: Backend) {
     let again = platform.deliveries_of(&bob).await;
     assert_eq!((again[0].state.as_str(), again[0].attempts), ("failed", 1));
     assert_eq!(platform.sink.mails().await.len(), 1);
+
+    // Once the mailbox is fixed, an admin sends it again — once; others
+    // may not, and only a failed delivery can be.
+    let retry = |who: &support::Who, id: &str| {
+        let request = platform.by(proto::RetryDeliveryRequest { id: id.to_owned() }, Some(who));
+        let mut client = platform.client();
+        async move {
+            client
+                .retry_delivery(request)
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let id = again[0].id.to_string();
+    refused(
+        retry(&bob, &id).await,
+        tonic::Code::PermissionDenied,
+        "not an admin",
+    );
+    platform.sink.accept(&bob.email);
+    let queued = retry(&admin, &id).await.expect("sent again");
+    assert_eq!(queued.state, "pending");
+    let mails = platform.mails(2).await;
+    assert_eq!(mails.len(), 2);
+    assert_eq!(support::to(&mails, &bob).len(), 1);
+    refused(
+        retry(&admin, &id).await,
+        tonic::Code::FailedPrecondition,
+        "a sent delivery",
+    );
+    refused(
+        retry(&admin, &uuid::Uuid::now_v7().to_string()).await,
+        tonic::Code::NotFound,
+        "an unknown delivery",
+    );
     platform.stop().await;
 }
 

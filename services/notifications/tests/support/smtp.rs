@@ -181,6 +181,14 @@ impl SmtpSink {
             .push(address.to_lowercase());
     }
 
+    /// Takes `address` again (its mailbox was fixed).
+    pub fn accept(&self, address: &str) {
+        self.unknown
+            .lock()
+            .expect("the refused addresses")
+            .retain(|a| *a != address.to_lowercase());
+    }
+
     fn refuses(&self, address: &str) -> bool {
         self.unknown
             .lock()
