@@ -17,7 +17,7 @@ CARGO := scripts/cargo
 help:
 	@echo "make run    - the whole platform in one process (release build, SQLite under ./data)"
 	@echo "make test   - make sure PostgreSQL and RabbitMQ run, then the whole test suite"
-	@echo "make lint   - rustfmt and clippy, warnings are errors"
+	@echo "make lint   - rustfmt and clippy, warnings are errors; promtool on the alert rules"
 	@echo "make fmt    - format the code"
 	@echo "make helm-lint - lint, render and test the Helm chart, the Dockerfile and compose file"
 	@echo "make bench  - the load generator's scenarios against real PostgreSQL (release build)"
@@ -37,6 +37,7 @@ test-services:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	scripts/promtool.sh
 
 fmt:
 	$(CARGO) fmt --all

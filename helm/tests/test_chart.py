@@ -6,6 +6,7 @@ venv of .tools/, after it rendered helm/inspraak/ci/*-values.yaml into
 "N passed, N failed"; exits non-zero when any check fails."""
 
 import os
+import json
 import re
 import shutil
 import subprocess
@@ -47,8 +48,11 @@ def component(doc):
 
 
 def by_component(docs, kind):
-    out = {component(d): d for d in of_kind(docs, kind)}
-    assert len(out) == len(of_kind(docs, kind)), f"two {kind}s for one service"
+    """The service's objects of `kind`; the dashboards' ConfigMaps belong to
+    no service and are tested on their own."""
+    mine = [d for d in of_kind(docs, kind) if "app.kubernetes.io/component" in d["metadata"]["labels"]]
+    out = {component(d): d for d in mine}
+    assert len(out) == len(mine), f"two {kind}s for one service"
     return out
 
 
@@ -358,9 +362,44 @@ def dashboards_become_labelled_configmaps():
         (chart / "dashboards" / "overview.json").write_text('{"title": "Inspraak overview"}\n')
         docs = helm_template("-f", MINIMAL, chart=chart)
     cms = [d for d in of_kind(docs, "ConfigMap") if "dashboard" in d["metadata"]["name"]]
-    assert len(cms) == 1, cms
-    assert cms[0]["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert "Inspraak overview" in cms[0]["data"]["overview.json"]
+    shipped = sorted(p.name for p in (CHART / "dashboards").glob("*.json"))
+    assert len(cms) == len(shipped) + 1, [c["metadata"]["name"] for c in cms]
+    assert all(c["metadata"]["labels"]["grafana_dashboard"] == "1" for c in cms)
+    extra = [c for c in cms if "overview.json" in c["data"]]
+    assert len(extra) == 1 and "Inspraak overview" in extra[0]["data"]["overview.json"]
+
+
+# The metrics the services export (as Prometheus names) and the RabbitMQ
+# series the bus dashboard reads for consumer lag.
+EXPORTED = {
+    "rpc_server_call_duration_seconds", "inspraak_bus_published_total",
+    "inspraak_bus_publish_duration_seconds", "inspraak_bus_outbox_backlog",
+    "inspraak_bus_outbox_oldest_age_seconds", "inspraak_bus_consumed_total",
+    "inspraak_bus_retried_total", "inspraak_bus_dead_lettered_total",
+    "inspraak_bus_handler_duration_seconds", "inspraak_contributions_inputs_created_total",
+    "inspraak_contributions_feedback_given_total", "inspraak_contributions_inputs_overdue_total",
+    "inspraak_notifications_sent_total", "inspraak_notifications_failed_total",
+    "rabbitmq_queue_messages_ready",
+}
+
+
+@test
+def dashboards_are_the_same_in_compose_and_chart_and_read_exported_metrics():
+    compose = {p.name: p.read_text() for p in (ROOT / "deploy" / "grafana" / "dashboards").glob("*.json")}
+    chart = {p.name: p.read_text() for p in (CHART / "dashboards").glob("*.json")}
+    assert compose and compose == chart, sorted(set(compose) ^ set(chart))
+    titles = set()
+    for name, text in compose.items():
+        dash = json.loads(text)
+        titles.add(dash["title"])
+        assert dash["uid"] and dash["panels"], name
+        for panel in dash["panels"]:
+            for target in panel["targets"]:
+                found = re.findall(r"\b((?:rpc|inspraak|rabbitmq)_[a-z_]+)", target["expr"])
+                labels = {"rpc_method", "rpc_service", "rpc_system", "rpc_grpc_status_code"}
+                names = {re.sub(r"_(bucket|count)$", "", n) for n in found} - labels
+                assert names and names <= EXPORTED, (name, panel["title"], names - EXPORTED)
+    assert {"Inspraak — service RED", "Inspraak — event bus", "Inspraak — platform"} <= titles
 
 
 def leaf_paths(value, prefix=""):

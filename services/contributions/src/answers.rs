@@ -381,8 +381,12 @@ pub async fn publish_feedback(
         ensure_transition(status_of(&input), to)?;
     }
     let actor = caller.principal()?.subject.clone();
+    let first = input.first_feedback_at.is_none();
     let (row, input) = answer_one(state, &txn, &actor, input, &answer, now).await?;
     state.outbox.commit(txn).await?;
+    if first {
+        crate::metrics::get().feedback_given.add(1, &[]);
+    }
     Ok(proto::PublishFeedbackResponse {
         feedback: Some(feedback_proto(&row, Vec::new())),
         input: Some(to_proto(&input, caller, now)),
@@ -614,11 +618,16 @@ pub async fn bulk_answer(
         found.push(input);
     }
     let mut answers = Vec::with_capacity(found.len());
+    let firsts = found
+        .iter()
+        .filter(|i| i.first_feedback_at.is_none())
+        .count() as u64;
     for input in found {
         let (row, input) = answer_one(state, &txn, &actor, input, &answer, now).await?;
         answers.push((row, input));
     }
     state.outbox.commit(txn).await?;
+    crate::metrics::get().feedback_given.add(firsts, &[]);
     Ok(proto::BulkAnswerResponse {
         answers: answers
             .into_iter()

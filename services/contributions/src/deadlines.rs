@@ -105,6 +105,7 @@ async fn announce_overdue(state: &State) -> Result<u64> {
         announced += 1;
     }
     state.outbox.commit(txn).await?;
+    crate::metrics::get().inputs_overdue.add(announced, &[]);
     Ok(announced)
 }
 

@@ -348,6 +348,7 @@ pub async fn create(
         )
         .await?;
     state.outbox.commit(txn).await?;
+    crate::metrics::get().inputs_created.add(1, &[]);
     Ok(to_proto(&input, caller, now))
 }
 

@@ -15,6 +15,7 @@ pub mod grpc;
 pub mod history;
 pub mod inputs;
 pub mod listing;
+pub mod metrics;
 pub mod moderation;
 pub mod people;
 pub mod projection;

@@ -171,6 +171,7 @@ impl EventHandler for Notifier {
         if written.mail_due {
             self.state.signals.mail.notify_one();
         }
+        crate::metrics::sent("in_app", written.inboxes.len() as u64);
         for user in written.inboxes {
             let _ = self.state.signals.inbox.send(user);
         }

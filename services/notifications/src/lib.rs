@@ -15,6 +15,7 @@ pub mod http;
 pub mod inbox;
 pub mod kind;
 pub mod mail;
+pub mod metrics;
 pub mod preferences;
 pub mod projections;
 pub mod report;

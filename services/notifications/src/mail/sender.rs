@@ -92,7 +92,14 @@ pub async fn send_due(state: &State, transport: &Transport) -> Result<usize, DbE
         }
         taken += 1;
         let outcome = send_one(state, transport, &delivery).await;
+        let attempts = delivery.attempts + 1;
+        let counted = match &outcome {
+            Outcome::Sent => Outcome::Sent,
+            Outcome::Cancelled => Outcome::Cancelled,
+            Outcome::Failed(e) => Outcome::Failed(e.clone()),
+        };
         settle(state, &delivery, outcome, now).await?;
+        count(&counted, attempts, state.settings.max_attempts);
     }
     Ok(taken)
 }
@@ -203,6 +210,16 @@ async fn settle(
     };
     update.exec(&state.db).await?;
     Ok(())
+}
+
+/// Counts what settled, once its state is written.
+fn count(outcome: &Outcome, attempts: i32, max: i32) {
+    match outcome {
+        Outcome::Sent => crate::metrics::sent("email", 1),
+        Outcome::Failed(SendError::Transient(_)) if attempts < max => {}
+        Outcome::Failed(_) => crate::metrics::failed("email"),
+        Outcome::Cancelled => {}
+    }
 }
 
 #[cfg(test)]
