@@ -234,8 +234,19 @@ impl<H: EventHandler> Consumer<H> {
             messaging.destination.name = %self.queue.name,
             messaging.message.id = %envelope.event_id,
             messaging.operation.type = "process",
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
         );
-        inspraak_kit::telemetry::continue_trace(&span, &envelope.traceparent);
+        // The relay's publish span, when the message carries it; else the
+        // context the outbox stored with the event.
+        let traceparent = delivery
+            .headers
+            .get("traceparent")
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .unwrap_or_else(|| envelope.traceparent.clone());
+        inspraak_kit::telemetry::continue_trace(&span, &traceparent);
+        inspraak_kit::telemetry::record_trace_ids(&span);
         self.process_envelope(delivery, envelope, shutdown)
             .instrument(span)
             .await;

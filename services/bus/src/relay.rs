@@ -186,12 +186,40 @@ impl Relay {
             txn.commit().await?;
             return Ok(0);
         }
-        let batch: Vec<Outgoing> = rows
+        // One producer span per event, in the trace of the change that wrote
+        // it; the message carries this span's context, so the consumer's
+        // span is its child. The spans end once the broker confirmed.
+        let spans: Vec<tracing::Span> = rows
             .iter()
             .map(|row| {
+                let span = tracing::info_span!(
+                    "bus.publish",
+                    otel.name = %format!("{} publish", row.routing_key),
+                    otel.kind = "producer",
+                    messaging.system = "rabbitmq",
+                    messaging.message.id = %row.event_id,
+                    messaging.operation.type = "publish",
+                    trace_id = tracing::field::Empty,
+                    span_id = tracing::field::Empty,
+                );
+                inspraak_kit::telemetry::continue_trace(&span, &row.traceparent);
+                inspraak_kit::telemetry::record_trace_ids(&span);
+                span
+            })
+            .collect();
+        let batch: Vec<Outgoing> = rows
+            .iter()
+            .zip(&spans)
+            .map(|(row, span)| {
                 let mut headers = Headers::new();
-                if !row.traceparent.is_empty() {
-                    headers.insert("traceparent".to_owned(), row.traceparent.clone());
+                let traceparent = span.in_scope(inspraak_kit::telemetry::current_traceparent);
+                let traceparent = if traceparent.is_empty() {
+                    row.traceparent.clone()
+                } else {
+                    traceparent
+                };
+                if !traceparent.is_empty() {
+                    headers.insert("traceparent".to_owned(), traceparent);
                 }
                 Outgoing {
                     target: Target::Events,
@@ -212,6 +240,7 @@ impl Relay {
             .exec(&txn)
             .await?;
         txn.commit().await?;
+        drop(spans);
         self.published.add(rows.len() as u64, &[]);
         Ok(rows.len())
     }

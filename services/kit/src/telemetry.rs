@@ -103,7 +103,13 @@ impl Telemetry {
             .map_err(|e| anyhow::anyhow!("RUST_LOG {:?}: {e}", settings.log_filter))?;
 
         let (tracer_provider, meter_provider) = match &settings.otlp_endpoint {
-            None => (None, install_metrics(None).ok()),
+            // Without a collector spans are still made (never exported), so
+            // that every log line carries a trace id and a span id that
+            // match across services.
+            None => (
+                Some(SdkTracerProvider::builder().build()),
+                install_metrics(None).ok(),
+            ),
             Some(endpoint) => {
                 let resource = opentelemetry_sdk::Resource::builder()
                     .with_service_name(settings.service_name.clone())
@@ -131,16 +137,17 @@ impl Telemetry {
             }
         };
 
+        if let Some(provider) = &tracer_provider {
+            opentelemetry::global::set_tracer_provider(provider.clone());
+        }
         let otel_layer = tracer_provider.as_ref().map(|provider| {
             tracing_opentelemetry::layer().with_tracer(provider.tracer("inspraak"))
         });
         let fmt_layer = match settings.log_format {
             LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
             LogFormat::Json => tracing_subscriber::fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false)
+                .event_format(json_with_trace_ids())
+                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
                 .boxed(),
         };
         tracing_subscriber::registry()
@@ -167,6 +174,80 @@ impl Telemetry {
         {
             eprintln!("flushing metrics failed: {error}");
         }
+    }
+}
+
+/// JSON log lines, each with the `trace_id` and `span_id` of the span it
+/// was logged in, so a line leads to its trace and back.
+pub fn json_with_trace_ids()
+-> WithTraceIds<tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json>> {
+    WithTraceIds(
+        tracing_subscriber::fmt::format()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false),
+    )
+}
+
+/// Adds `trace_id` and `span_id` to the JSON object another format wrote,
+/// taken from the nearest enclosing span that recorded them (see
+/// [`record_trace_ids`]). A subscriber cannot ask for the OpenTelemetry
+/// context while it formats (the dispatcher is busy), hence the fields.
+pub struct WithTraceIds<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithTraceIds<F>
+where
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = String::new();
+        self.0.format_event(
+            ctx,
+            tracing_subscriber::fmt::format::Writer::new(&mut line),
+            event,
+        )?;
+        let ids = ctx.event_scope().and_then(|scope| {
+            scope.into_iter().find_map(|span| {
+                let extensions = span.extensions();
+                let fields = extensions.get::<tracing_subscriber::fmt::FormattedFields<N>>()?;
+                let fields: serde_json::Value = serde_json::from_str(fields.as_str()).ok()?;
+                Some((
+                    fields.get("trace_id")?.as_str()?.to_owned(),
+                    fields.get("span_id")?.as_str()?.to_owned(),
+                ))
+            })
+        });
+        match (line.trim_end().strip_suffix('}'), ids) {
+            (Some(object), Some((trace, span))) => {
+                writeln!(
+                    writer,
+                    "{object},\"trace_id\":\"{trace}\",\"span_id\":\"{span}\"}}"
+                )
+            }
+            _ => writer.write_str(&line),
+        }
+    }
+}
+
+/// Records the OpenTelemetry trace and span ids of `span` into its
+/// `trace_id` and `span_id` fields (declared `tracing::field::Empty`), so
+/// that every log line inside it carries them.
+pub fn record_trace_ids(span: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt;
+    let context = span.context();
+    let otel = context.span();
+    let ids = otel.span_context();
+    if ids.is_valid() {
+        span.record("trace_id", tracing::field::display(ids.trace_id()));
+        span.record("span_id", tracing::field::display(ids.span_id()));
     }
 }
 
@@ -251,4 +332,69 @@ pub fn current_traceparent() -> String {
     let mut capture = Capture(None);
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut capture));
     capture.0.unwrap_or_default()
+}
+
+#[cfg(test)]
+mod log_tests {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("the buffer").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_lines_carry_the_trace_and_span_ids() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(super::json_with_trace_ids())
+                    .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                    .with_writer(move || writer.clone()),
+            )
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("outside any span");
+            let span = tracing::info_span!(
+                "work",
+                trace_id = tracing::field::Empty,
+                span_id = tracing::field::Empty
+            );
+            super::record_trace_ids(&span);
+            span.in_scope(|| {
+                let child = tracing::info_span!("step");
+                child.in_scope(|| tracing::info!(input = "x", "inside"));
+            });
+        });
+        let text = String::from_utf8(buffer.0.lock().expect("the buffer").clone()).expect("utf-8");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].get("trace_id").is_none(),
+            "no span, no ids: {}",
+            lines[0]
+        );
+        assert_eq!(lines[1]["message"], "inside");
+        assert_eq!(lines[1]["input"], "x");
+        assert_eq!(lines[1]["trace_id"].as_str().map(str::len), Some(32));
+        assert_eq!(lines[1]["span_id"].as_str().map(str::len), Some(16));
+    }
 }

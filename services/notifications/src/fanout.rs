@@ -81,6 +81,9 @@ pub async fn fan_out<C: ConnectionTrait>(
 ) -> Result<Written, DbErr> {
     let mut written = Written::default();
     let zone = projections::time_zone(db).await?;
+    // The event's trace (the consumer's span is current): each mail it
+    // causes continues it.
+    let traceparent = inspraak_kit::telemetry::current_traceparent();
     for notice in notices {
         let category = notice.kind.category();
         let (user, address, locale, roles) = match &notice.recipient {
@@ -177,6 +180,7 @@ pub async fn fan_out<C: ConnectionTrait>(
                 input_id: notice.input_id,
                 created_at: now,
                 sent_at: None,
+                traceparent: traceparent.clone(),
             }
             .into_active_model(),
         )

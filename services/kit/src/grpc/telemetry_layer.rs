@@ -95,8 +95,11 @@ where
             rpc.method = %method,
             rpc.grpc.status_code = tracing::field::Empty,
             enduser.id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
         );
         extract_context(&span, request.headers());
+        crate::telemetry::record_trace_ids(&span);
         let attributes = vec![
             KeyValue::new("rpc.system", "grpc"),
             KeyValue::new("rpc.service", service.to_owned()),

@@ -128,6 +128,7 @@ async fn gather(state: &State, user: &str) -> Result<bool, DbErr> {
             input_id: None,
             created_at: now,
             sent_at: None,
+            traceparent: inspraak_kit::telemetry::current_traceparent(),
         }
         .into_active_model(),
     )

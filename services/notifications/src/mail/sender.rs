@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::content::Content;
 use super::templates::{Lang, render};
@@ -91,7 +92,18 @@ pub async fn send_due(state: &State, transport: &Transport) -> Result<usize, DbE
             continue;
         }
         taken += 1;
-        let outcome = send_one(state, transport, &delivery).await;
+        let span = tracing::info_span!(
+            "email.deliver",
+            otel.name = "email deliver",
+            otel.kind = "client",
+            delivery.id = %delivery.id,
+            delivery.kind = %delivery.kind,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+        );
+        inspraak_kit::telemetry::continue_trace(&span, &delivery.traceparent);
+        inspraak_kit::telemetry::record_trace_ids(&span);
+        let outcome = send_one(state, transport, &delivery).instrument(span).await;
         let attempts = delivery.attempts + 1;
         let counted = match &outcome {
             Outcome::Sent => Outcome::Sent,

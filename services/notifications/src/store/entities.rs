@@ -106,6 +106,9 @@ entity!(deliveries, "deliveries", {
     pub input_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
+    /// The W3C trace context of the event that caused it: its delivery
+    /// continues that trace.
+    pub traceparent: String,
 });
 
 entity!(preferences, "preferences", {

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateNotificationsSchema),
             Box::new(AddOverdueInputs),
             Box::new(AddReport),
+            Box::new(AddDeliveryTrace),
         ]
     }
 }
@@ -301,5 +302,27 @@ impl MigrationTrait for AddReport {
             manager.create_index(index).await?;
         }
         Ok(())
+    }
+}
+
+struct AddDeliveryTrace;
+
+impl MigrationName for AddDeliveryTrace {
+    fn name(&self) -> &str {
+        "m0005_delivery_trace"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddDeliveryTrace {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(c("deliveries"))
+                    .add_column(string(c("traceparent")).default(""))
+                    .to_owned(),
+            )
+            .await
     }
 }
