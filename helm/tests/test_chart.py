@@ -379,7 +379,8 @@ EXPORTED = {
     "inspraak_bus_handler_duration_seconds", "inspraak_contributions_inputs_created_total",
     "inspraak_contributions_feedback_given_total", "inspraak_contributions_inputs_overdue_total",
     "inspraak_notifications_sent_total", "inspraak_notifications_failed_total",
-    "rabbitmq_queue_messages_ready",
+    "rabbitmq_queue_messages_ready", "inspraak_projects_active",
+    "db_client_operation_duration_seconds",
 }
 
 
@@ -395,8 +396,9 @@ def dashboards_are_the_same_in_compose_and_chart_and_read_exported_metrics():
         assert dash["uid"] and dash["panels"], name
         for panel in dash["panels"]:
             for target in panel["targets"]:
-                found = re.findall(r"\b((?:rpc|inspraak|rabbitmq)_[a-z_]+)", target["expr"])
+                found = re.findall(r"\b((?:rpc|inspraak|rabbitmq|db)_[a-z_]+)", target["expr"])
                 labels = {"rpc_method", "rpc_service", "rpc_system", "rpc_grpc_status_code"}
+                labels |= {"db_operation_name"}
                 names = {re.sub(r"_(bucket|count)$", "", n) for n in found} - labels
                 assert names and names <= EXPORTED, (name, panel["title"], names - EXPORTED)
     assert {"Inspraak — service RED", "Inspraak — event bus", "Inspraak — platform"} <= titles

@@ -146,6 +146,21 @@ async fn all_starts_the_four_services_and_stops_on_sigterm() {
             && metrics.contains("inspraak_bus_outbox_oldest_age_seconds{"),
         "{metrics}"
     );
+    // Every database statement is timed (the migrations and the relays'
+    // polls ran already), named by the conventions.
+    assert!(
+        metrics.contains("db_client_operation_duration_seconds_bucket{")
+            && metrics.contains("db_system_name=\"sqlite\"")
+            && metrics.contains("db_operation_name=\"SELECT\""),
+        "{metrics}"
+    );
+
+    let (_, projects) = http_get(listening["projects"].1.port(), "/metrics").await;
+    assert!(
+        projects.contains("inspraak_projects_active{")
+            || projects.contains("inspraak_projects_active "),
+        "the platform dashboard's active projects:\n{projects}"
+    );
 
     let pid = platform.id().expect("running").to_string();
     let killed = std::process::Command::new("kill")

@@ -61,12 +61,62 @@ impl DatabaseSettings {
 /// Opens a pool; with `lazy`, no connection is made until first use, so a
 /// service can start (and answer liveness) while its database is still away.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
-    Database::connect(options(settings, false)).await
+    Database::connect(options(settings, false))
+        .await
+        .map(measured)
 }
 
 /// A pool that connects on first use.
 pub async fn connect_lazy(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
-    Database::connect(options(settings, true)).await
+    Database::connect(options(settings, true))
+        .await
+        .map(measured)
+}
+
+/// The connection, with every statement's duration recorded as
+/// `db.client.operation.duration` (seconds; `db.system.name`,
+/// `db.operation.name`, and `error.type` when it failed).
+fn measured(mut db: DatabaseConnection) -> DatabaseConnection {
+    use opentelemetry::KeyValue;
+    use opentelemetry::metrics::Histogram;
+    static DURATION: std::sync::OnceLock<Histogram<f64>> = std::sync::OnceLock::new();
+    let system = match db.get_database_backend() {
+        DbBackend::Sqlite => "sqlite",
+        DbBackend::Postgres => "postgresql",
+        _ => "other_sql",
+    };
+    db.set_metric_callback(move |info| {
+        let histogram = DURATION.get_or_init(|| {
+            opentelemetry::global::meter("inspraak")
+                .f64_histogram("db.client.operation.duration")
+                .with_unit("s")
+                .with_description("Duration of database statements")
+                .with_boundaries(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0])
+                .build()
+        });
+        let mut attributes = vec![
+            KeyValue::new("db.system.name", system),
+            KeyValue::new("db.operation.name", operation(&info.statement.sql)),
+        ];
+        if info.failed {
+            attributes.push(KeyValue::new("error.type", "error"));
+        }
+        histogram.record(info.elapsed.as_secs_f64(), &attributes);
+    });
+    db
+}
+
+/// The statement's operation (SELECT, INSERT, ...): the first word, from a
+/// closed set so that the metric's labels stay few.
+fn operation(sql: &str) -> &'static str {
+    let first = sql.split_whitespace().next().unwrap_or_default();
+    [
+        "SELECT", "INSERT", "UPDATE", "DELETE", "BEGIN", "COMMIT", "ROLLBACK", "WITH", "CREATE",
+        "ALTER", "DROP", "SET",
+    ]
+    .into_iter()
+    .find(|op| op.eq_ignore_ascii_case(first))
+    .unwrap_or("OTHER")
 }
 
 fn options(settings: &DatabaseSettings, lazy: bool) -> ConnectOptions {

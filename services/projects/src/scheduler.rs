@@ -165,8 +165,59 @@ async fn claim_phase(
 }
 
 /// Ticks every interval until `shutdown`.
+/// Active projects (published, a phase still to end), as last counted: the
+/// platform dashboard's gauge `inspraak.projects.active` reads it.
+static ACTIVE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts the active projects: a handful of published projects and their
+/// phases, once per tick.
+pub async fn count_active(state: &State) -> Result<u64> {
+    let now = state.clock.now();
+    let published = projects::Entity::find()
+        .filter(projects::Column::State.eq(PUBLISHED))
+        .all(&state.db)
+        .await?;
+    let ids: Vec<uuid::Uuid> = published.iter().map(|p| p.id).collect();
+    let all_phases = phases::Entity::find()
+        .filter(phases::Column::ProjectId.is_in(ids))
+        .all(&state.db)
+        .await?;
+    let active = published
+        .iter()
+        .filter(|project| {
+            let own: Vec<phases::Model> = all_phases
+                .iter()
+                .filter(|p| p.project_id == project.id)
+                .cloned()
+                .collect();
+            crate::projects::is_active(project, &own, now)
+        })
+        .count();
+    Ok(active as u64)
+}
+
+fn register_active_gauge() {
+    // Kept for the process's life: the callback lives with the instrument.
+    static GAUGE: std::sync::OnceLock<opentelemetry::metrics::ObservableGauge<u64>> =
+        std::sync::OnceLock::new();
+    GAUGE.get_or_init(|| {
+        opentelemetry::global::meter("inspraak-projects")
+            .u64_observable_gauge("inspraak.projects.active")
+            .with_description("Projects published with a phase still to end")
+            .with_callback(|observer| {
+                observer.observe(ACTIVE.load(std::sync::atomic::Ordering::Relaxed), &[]);
+            })
+            .build()
+    });
+}
+
 pub async fn run(state: State, shutdown: CancellationToken) {
+    register_active_gauge();
     loop {
+        match count_active(&state).await {
+            Ok(active) => ACTIVE.store(active, std::sync::atomic::Ordering::Relaxed),
+            Err(error) => tracing::warn!(%error, "counting active projects failed"),
+        }
         match tick(&state).await {
             Ok(0) => {}
             Ok(written) => tracing::info!(written, "time-driven events written"),
