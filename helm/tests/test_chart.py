@@ -380,7 +380,7 @@ EXPORTED = {
     "inspraak_contributions_feedback_given_total", "inspraak_contributions_inputs_overdue_total",
     "inspraak_notifications_sent_total", "inspraak_notifications_failed_total",
     "rabbitmq_queue_messages_ready", "inspraak_projects_active",
-    "db_client_operation_duration_seconds",
+    "db_client_operation_duration_seconds", "inspraak_bus_consumer_lag",
 }
 
 
@@ -398,7 +398,7 @@ def dashboards_are_the_same_in_compose_and_chart_and_read_exported_metrics():
             for target in panel["targets"]:
                 found = re.findall(r"\b((?:rpc|inspraak|rabbitmq|db)_[a-z_]+)", target["expr"])
                 labels = {"rpc_method", "rpc_service", "rpc_system", "rpc_grpc_status_code"}
-                labels |= {"db_operation_name"}
+                labels |= {"db_operation_name", "messaging_destination_name"}
                 names = {re.sub(r"_(bucket|count)$", "", n) for n in found} - labels
                 assert names and names <= EXPORTED, (name, panel["title"], names - EXPORTED)
     assert {"Inspraak — service RED", "Inspraak — event bus", "Inspraak — platform"} <= titles

@@ -155,6 +155,10 @@ async fn all_starts_the_four_services_and_stops_on_sigterm() {
         "{metrics}"
     );
 
+    assert!(
+        metrics.contains("inspraak_bus_consumer_lag{"),
+        "each consumer's queue depth:\n{metrics}"
+    );
     let (_, projects) = http_get(listening["projects"].1.port(), "/metrics").await;
     assert!(
         projects.contains("inspraak_projects_active{")
