@@ -24,7 +24,7 @@ pub trait JwksProvider: Send + Sync {
 #[derive(Clone)]
 pub enum KeySource {
     /// Identity's `SigningKeys.GetJwks`, the production path.
-    Identity(SigningKeysClient<Channel>),
+    Identity(SigningKeysClient<crate::grpc::ClientTelemetry<Channel>>),
     /// Identity verifying its own tokens.
     Provider(Arc<dyn JwksProvider>),
     /// A fixed set, for tests.
@@ -39,7 +39,9 @@ impl KeySource {
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(5))
             .connect_lazy();
-        Ok(Self::Identity(SigningKeysClient::new(channel)))
+        Ok(Self::Identity(SigningKeysClient::new(crate::grpc::traced(
+            channel,
+        ))))
     }
 
     async fn fetch(&self) -> Result<Vec<Jwk>, AuthError> {

@@ -136,21 +136,21 @@ where
     }
 }
 
-fn status_in(headers: &HeaderMap) -> Option<Code> {
+pub(crate) fn status_in(headers: &HeaderMap) -> Option<Code> {
     headers
         .get("grpc-status")
         .map(|value| Code::from_bytes(value.as_bytes()))
 }
 
-struct Recorder {
-    started: Instant,
-    duration: Histogram<f64>,
-    attributes: Vec<KeyValue>,
-    span: tracing::Span,
+pub(crate) struct Recorder {
+    pub(crate) started: Instant,
+    pub(crate) duration: Histogram<f64>,
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) span: tracing::Span,
 }
 
 impl Recorder {
-    fn record(mut self, code: Code) {
+    pub(crate) fn record(mut self, code: Code) {
         let elapsed = self.started.elapsed().as_secs_f64();
         self.attributes
             .push(KeyValue::new("rpc.grpc.status_code", code as i64));
@@ -177,10 +177,10 @@ pub fn is_server_fault(code: Code) -> bool {
 }
 
 pin_project_lite::pin_project! {
-    struct MeteredBody {
+    pub(crate) struct MeteredBody {
         #[pin]
-        inner: Body,
-        recorder: Option<Recorder>,
+        pub(crate) inner: Body,
+        pub(crate) recorder: Option<Recorder>,
     }
 
     impl PinnedDrop for MeteredBody {
