@@ -432,12 +432,14 @@ fn lag_of(queue: &str) -> Arc<std::sync::atomic::AtomicU64> {
 async fn measure_lag(broker: Broker, queue: String, shutdown: CancellationToken) {
     let depth = lag_of(&queue);
     loop {
-        if let Ok((_, total)) = broker.peek(&queue, 0).await {
-            depth.store(total, std::sync::atomic::Ordering::Relaxed);
-        }
+        // First wait: the consumer declares its queue meanwhile, and a
+        // missing queue is not worth a broker error.
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(LAG_INTERVAL) => {}
+        }
+        if let Ok((_, total)) = broker.peek(&queue, 0).await {
+            depth.store(total, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

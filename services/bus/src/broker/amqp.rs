@@ -102,6 +102,12 @@ impl AmqpBroker {
         if let Some(live) = slot.as_ref()
             && live.usable()
         {
+            // An error on one channel (a passive declare of a missing queue,
+            // say) is reported like a lost connection; the connection still
+            // being usable says otherwise, so readiness comes back.
+            self.inner
+                .connected
+                .send_if_modified(|up| !std::mem::replace(up, true));
             return Ok(live.clone());
         }
         *slot = None;
