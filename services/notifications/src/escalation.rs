@@ -20,7 +20,7 @@ use crate::mail::content::Content;
 use crate::projections;
 use crate::routing::{Notice, Recipient};
 use crate::state::State;
-use crate::store::entities::{overdue_inputs, people};
+use crate::store::entities::overdue_inputs;
 
 /// Remembers an input announced overdue.
 pub async fn overdue<C: ConnectionTrait>(
@@ -102,11 +102,9 @@ pub async fn escalate_due(state: &State) -> Result<u64, DbErr> {
         if claimed.rows_affected == 0 {
             continue;
         }
-        let admins: Vec<String> = people::Entity::find()
-            .all(&txn)
+        let admins: Vec<String> = projections::holding(&txn, "platform_admin")
             .await?
             .into_iter()
-            .filter(|p| projections::roles(p).iter().any(|r| r == "platform_admin"))
             .map(|p| p.user_id)
             .collect();
         let notices = admins

@@ -7,12 +7,14 @@ use chrono::{DateTime, Utc};
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::projects::v1 as projects;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
 use uuid::Uuid;
 
 use crate::store::entities::{
-    deliveries, erased_people, follows, notifications, people, platform, preferences, project_team,
-    projects as project_rows, unsubscribe_tokens,
+    deliveries, erased_people, follows, notifications, people, person_roles, platform, preferences,
+    project_team, projects as project_rows, unsubscribe_tokens,
 };
 
 /// The platform's time zone until projects has said otherwise.
@@ -114,7 +116,45 @@ pub async fn role<C: ConnectionTrait>(
     })
     .exec(db)
     .await?;
+    if granted {
+        person_roles::Entity::insert(person_roles::ActiveModel {
+            role: Set(role.to_owned()),
+            user_id: Set(user.to_owned()),
+        })
+        .on_conflict(
+            OnConflict::columns([person_roles::Column::Role, person_roles::Column::UserId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    } else {
+        person_roles::Entity::delete_many()
+            .filter(person_roles::Column::Role.eq(role))
+            .filter(person_roles::Column::UserId.eq(user))
+            .exec(db)
+            .await?;
+    }
     Ok(granted && !had)
+}
+
+/// The people holding `role`, from the role index.
+pub async fn holding<C: ConnectionTrait>(db: &C, role: &str) -> Result<Vec<people::Model>, DbErr> {
+    let ids: Vec<String> = person_roles::Entity::find()
+        .filter(person_roles::Column::Role.eq(role))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.user_id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    people::Entity::find()
+        .filter(people::Column::UserId.is_in(ids))
+        .order_by_asc(people::Column::UserId)
+        .all(db)
+        .await
 }
 
 /// Purges everything notifications holds about `user`: address, inbox,

@@ -12,9 +12,7 @@ use inspraak_proto::events::v1 as events;
 use inspraak_proto::notifications::v1 as proto;
 use inspraak_proto::projects::v1 as projects;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -25,9 +23,7 @@ use crate::mail::templates::Lang;
 use crate::projections;
 use crate::routing::{Notice, Recipient};
 use crate::state::State;
-use crate::store::entities::{
-    people, report_activity, report_inputs, report_schedule, reports_made,
-};
+use crate::store::entities::{report_activity, report_inputs, report_schedule, reports_made};
 
 // --- the facts, from events --------------------------------------------------
 
@@ -534,13 +530,7 @@ pub async fn make_due(state: &State) -> Result<bool, DbErr> {
     if claimed == 0 {
         return Ok(false);
     }
-    let makers: Vec<people::Model> = people::Entity::find()
-        .order_by_asc(people::Column::UserId)
-        .all(&txn)
-        .await?
-        .into_iter()
-        .filter(|p| projections::roles(p).iter().any(|r| r == "decision_maker"))
-        .collect();
+    let makers = projections::holding(&txn, "decision_maker").await?;
     let mut notices = Vec::new();
     for maker in &makers {
         let report = compute(&txn, from, to, &maker.locale).await?;

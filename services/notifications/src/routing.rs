@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::kind::Kind;
 use crate::mail::content::Content;
 use crate::projections;
-use crate::store::entities::{follows, people, project_team};
+use crate::store::entities::{follows, project_team};
 
 /// Whom a notice goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,26 +113,18 @@ async fn team<C: ConnectionTrait>(
 
 /// Platform admins flagged project reviewers; all admins when none is.
 async fn reviewers<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, DbErr> {
-    let admins: Vec<people::Model> = people::Entity::find()
-        .all(db)
+    let admins: Vec<String> = projections::holding(db, "platform_admin")
         .await?
         .into_iter()
-        .filter(|p| projections::roles(p).iter().any(|r| r == "platform_admin"))
+        .map(|p| p.user_id)
         .collect();
-    let flagged: Vec<String> = admins
-        .iter()
-        .filter(|p| {
-            projections::roles(p)
-                .iter()
-                .any(|r| r == "project_reviewer")
-        })
-        .map(|p| p.user_id.clone())
+    let flagged: Vec<String> = projections::holding(db, "project_reviewer")
+        .await?
+        .into_iter()
+        .map(|p| p.user_id)
+        .filter(|id| admins.contains(id))
         .collect();
-    Ok(if flagged.is_empty() {
-        admins.into_iter().map(|p| p.user_id).collect()
-    } else {
-        flagged
-    })
+    Ok(if flagged.is_empty() { admins } else { flagged })
 }
 
 /// Adds a notice per user, skipping `except` and anyone told already.

@@ -185,3 +185,12 @@ entity!(report_schedule, "report_schedule", {
     pub hour: i32,
     pub version: i64,
 });
+
+// Who holds which platform role: admins, reviewers and decision-makers are
+// found by an index, not by reading every person.
+entity!(person_roles, "person_roles", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub role: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: String,
+});

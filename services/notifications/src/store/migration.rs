@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddOverdueInputs),
             Box::new(AddReport),
             Box::new(AddDeliveryTrace),
+            Box::new(AddPersonRoles),
         ]
     }
 }
@@ -323,6 +324,34 @@ impl MigrationTrait for AddDeliveryTrace {
                     .add_column(string(c("traceparent")).default(""))
                     .to_owned(),
             )
+            .await
+    }
+}
+
+struct AddPersonRoles;
+
+impl MigrationName for AddPersonRoles {
+    fn name(&self) -> &str {
+        "m0006_person_roles"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddPersonRoles {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(c("person_roles"))
+                    .if_not_exists()
+                    .col(string(c("role")))
+                    .col(string(c("user_id")))
+                    .primary_key(Index::create().col(c("role")).col(c("user_id")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index("person_roles_user", "person_roles", &["user_id"]))
             .await
     }
 }
