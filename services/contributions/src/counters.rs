@@ -55,31 +55,8 @@ pub async fn add<C: ConnectionTrait>(
     if delta == 0 {
         return Ok(());
     }
-    for phase in rows(phase) {
-        statistics::Entity::insert(statistics::ActiveModel {
-            project_id: Set(project),
-            phase_id: Set(phase),
-            input_count: Set(0),
-            participant_count: Set(0),
-            comment_count: Set(0),
-            reaction_count: Set(0),
-            vote_count: Set(0),
-            answered_count: Set(0),
-            overdue_count: Set(0),
-        })
-        .on_conflict(
-            OnConflict::columns([statistics::Column::ProjectId, statistics::Column::PhaseId])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-        statistics::Entity::update_many()
-            .col_expr(stat.column(), Expr::col(stat.column()).add(delta))
-            .filter(statistics::Column::ProjectId.eq(project))
-            .filter(statistics::Column::PhaseId.eq(phase))
-            .exec(db)
-            .await?;
+    for row in rows(phase) {
+        add_to_row(db, project, row, stat, delta).await?;
     }
     Ok(())
 }
@@ -112,20 +89,21 @@ pub async fn participant<C: ConnectionTrait>(
         if inserted > 0 {
             // The project's row and the phase's row are counted apart: a
             // person new to this phase may be known to the project already.
-            add_one_row(db, project, row, Stat::Participants).await?;
+            add_to_row(db, project, row, Stat::Participants, 1).await?;
         }
     }
     Ok(())
 }
 
-async fn add_one_row<C: ConnectionTrait>(
+/// Adds `delta` to `stat` of one statistics row, made at zero first: one
+/// relative update, so concurrent writers add up.
+async fn add_to_row<C: ConnectionTrait>(
     db: &C,
     project: Uuid,
     row: Uuid,
     stat: Stat,
+    delta: i64,
 ) -> Result<()> {
-    // `add` counts both rows; here exactly one is meant, so go through the
-    // same insert-then-update on that row alone.
     statistics::Entity::insert(statistics::ActiveModel {
         project_id: Set(project),
         phase_id: Set(row),
@@ -145,7 +123,7 @@ async fn add_one_row<C: ConnectionTrait>(
     .exec_without_returning(db)
     .await?;
     statistics::Entity::update_many()
-        .col_expr(stat.column(), Expr::col(stat.column()).add(1))
+        .col_expr(stat.column(), Expr::col(stat.column()).add(delta))
         .filter(statistics::Column::ProjectId.eq(project))
         .filter(statistics::Column::PhaseId.eq(row))
         .exec(db)

@@ -35,12 +35,7 @@ impl EventHandler for PeopleProjection {
         match event.r#type.as_str() {
             "identity.user.blocked.v1" => {
                 let blocked: UserBlocked = decode_payload(event).map_err(HandlerError::Reject)?;
-                let until = blocked.until.and_then(|at| {
-                    chrono::DateTime::from_timestamp(
-                        at.seconds,
-                        u32::try_from(at.nanos).unwrap_or(0),
-                    )
-                });
+                let until = inspraak_kit::clock::from_timestamp(blocked.until.as_ref());
                 blocked_people::Entity::insert(blocked_people::ActiveModel {
                     user_id: Set(blocked.user_id),
                     until: Set(until),

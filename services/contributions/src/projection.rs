@@ -4,6 +4,7 @@
 //! events, so that contributions keeps working while projects is down.
 
 use inspraak_bus::{EventHandler, HandlerError, decode_payload};
+use inspraak_kit::clock::from_timestamp as time;
 use inspraak_proto::events::v1::{Envelope, ProjectChanged, SettingsChanged};
 use inspraak_proto::projects::v1 as projects;
 use sea_orm::sea_query::OnConflict;
@@ -211,11 +212,6 @@ fn method_name(method: Option<&projects::ParticipationMethod>) -> &'static str {
         Some(Method::Poll(_)) => "poll",
         Some(Method::Information(_)) | None => "information",
     }
-}
-
-fn time(at: Option<&prost_types::Timestamp>) -> Option<chrono::DateTime<chrono::Utc>> {
-    let at = at?;
-    chrono::DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0))
 }
 
 /// Replaces the stored copy of `project` unless a newer one is stored

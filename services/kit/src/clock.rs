@@ -55,6 +55,22 @@ pub enum ClockError {
     NotManual,
 }
 
+/// An instant as the wire carries it.
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// A wire instant, if it names one.
+pub fn from_timestamp(
+    at: Option<&prost_types::Timestamp>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let at = at?;
+    chrono::DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

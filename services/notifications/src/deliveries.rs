@@ -21,12 +21,7 @@ const STATES: [&str; 8] = [
     "",
 ];
 
-fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+use inspraak_kit::clock::timestamp;
 
 fn to_proto(d: &deliveries::Model) -> proto::Delivery {
     proto::Delivery {

@@ -19,12 +19,7 @@ use crate::store::entities::notifications;
 
 const MAX_PAGE: u64 = 100;
 
-fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+use inspraak_kit::clock::timestamp;
 
 pub fn to_proto(row: &notifications::Model) -> proto::Notification {
     proto::Notification {

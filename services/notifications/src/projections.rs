@@ -410,6 +410,5 @@ pub fn pick(texts: impl IntoIterator<Item = (String, String)>, locale: &str) -> 
 
 /// When `at` is, as a time stamp from an event.
 pub fn time(at: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    let at = at?;
-    DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0))
+    inspraak_kit::clock::from_timestamp(at)
 }
