@@ -9,6 +9,7 @@ use inspraak_contributions::ContributionsSettings;
 use inspraak_contributions::gdpr::DeletionPolicy;
 use inspraak_contributions::people::{BINDINGS, PURPOSE, PeopleProjection};
 use inspraak_proto::contributions::v1 as proto;
+use inspraak_proto::contributions::v1::voting_client::VotingClient;
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::projects::v1 as projects;
 use projects::Permission;
@@ -26,14 +27,29 @@ struct Scene {
 /// project.
 async fn scene(platform: &Platform, manager: &Who, alice: &Who, bob: &Who) -> Scene {
     let now = platform.now();
+    let single = projects::ParticipationMethod {
+        method: Some(projects::participation_method::Method::Voting(
+            projects::Voting {
+                kind: Some(projects::voting::Kind::Single(projects::SingleVote {})),
+            },
+        )),
+    };
     let plan = project(
         manager,
-        vec![phase(
-            now - Duration::days(1),
-            Some(now + Duration::days(30)),
-            ideation(),
-            Permission::Registered,
-        )],
+        vec![
+            phase(
+                now - Duration::days(1),
+                Some(now + Duration::days(30)),
+                ideation(),
+                Permission::Registered,
+            ),
+            phase(
+                now - Duration::days(1),
+                Some(now + Duration::days(30)),
+                single,
+                Permission::Registered,
+            ),
+        ],
     );
     platform
         .project_changed("projects.project.published.v1", &plan, 1)
@@ -95,6 +111,25 @@ async fn scene(platform: &Platform, manager: &Who, alice: &Who, bob: &Who) -> Sc
         ))
         .await
         .expect("follow");
+    // She votes for Bob's input in the voting phase.
+    let mut voting = VotingClient::new(platform.server.channel.clone());
+    let item = proto::BasketItemRequest {
+        phase_id: plan.phases[1].id.clone(),
+        input_id: bobs.id.clone(),
+    };
+    voting
+        .add_to_basket(platform.by(item, Some(alice)))
+        .await
+        .expect("a basket");
+    voting
+        .submit_basket(platform.by(
+            proto::SubmitBasketRequest {
+                phase_id: plan.phases[1].id.clone(),
+            },
+            Some(alice),
+        ))
+        .await
+        .expect("submitted");
     Scene {
         plan,
         alices,
@@ -189,8 +224,13 @@ async fn export_holds_what_i_contributed(backend: Backend) {
             ("project".to_owned(), scene.plan.id.clone())
         ]
     );
+    assert_eq!(mine.baskets.len(), 1);
+    assert_eq!(mine.baskets[0].phase_id, scene.plan.phases[1].id);
+    assert_eq!(mine.baskets[0].input_ids, vec![scene.bobs.id.clone()]);
+    assert!(mine.baskets[0].submitted_at.is_some());
     let bobs = export(&platform, &bob).await;
     assert_eq!(bobs.inputs.len(), 1);
+    assert!(bobs.baskets.is_empty());
     assert!(bobs.comments.is_empty() && bobs.reactions.is_empty());
     refused(
         platform
@@ -276,12 +316,14 @@ async fn deleted_accounts_are_anonymised(backend: Backend) {
         .expect("bob's input")
         .into_inner();
     assert_eq!(bobs.reactions_up, 1, "her reaction still counts");
+    assert_eq!(bobs.vote_count, 1, "and her vote");
     let left = export(&platform, &alice).await;
     assert!(
         left.inputs.is_empty()
             && left.comments.is_empty()
             && left.reactions.is_empty()
-            && left.follows.is_empty(),
+            && left.follows.is_empty()
+            && left.baskets.is_empty(),
         "nothing is linked to her any more: {left:?}"
     );
 }
