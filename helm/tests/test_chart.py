@@ -397,7 +397,7 @@ def dashboards_are_the_same_in_compose_and_chart_and_read_exported_metrics():
         for panel in dash["panels"]:
             for target in panel["targets"]:
                 found = re.findall(r"\b((?:rpc|inspraak|rabbitmq|db)_[a-z_]+)", target["expr"])
-                labels = {"rpc_method", "rpc_service", "rpc_system", "rpc_grpc_status_code"}
+                labels = {"rpc_method", "rpc_system_name", "rpc_status_code"}
                 labels |= {"db_operation_name", "messaging_destination_name"}
                 names = {re.sub(r"_(bucket|count)$", "", n) for n in found} - labels
                 assert names and names <= EXPORTED, (name, panel["title"], names - EXPORTED)

@@ -79,11 +79,10 @@ impl EventHandler for FailsOnce {
 
 /// The metric names in PromQL `text` (labels left out).
 fn names_in(text: &str) -> BTreeSet<String> {
-    const LABELS: [&str; 6] = [
+    const LABELS: [&str; 5] = [
         "rpc_method",
-        "rpc_service",
-        "rpc_system",
-        "rpc_grpc_status_code",
+        "rpc_system_name",
+        "rpc_status_code",
         "db_operation_name",
         "db_system_name",
     ];

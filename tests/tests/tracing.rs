@@ -1,7 +1,8 @@
-//! One trace from a resident's click to the e-mail it caused: a comment
-//! posted with a W3C traceparent becomes spans in contributions (the
-//! server), its relay (the publish), notifications (the consumer) and the
-//! e-mail delivery — one trace id, each span the child of the one before.
+//! One trace from a resident's click to the e-mail it caused: an input
+//! created with a W3C traceparent, in a project that screens input, becomes
+//! spans in contributions (the server), its relay (the publish),
+//! notifications (the consumer) and the e-mail telling the project's
+//! manager — one trace id, each span the child of the one before.
 //! Spans are caught by an in-memory exporter; this binary holds one test,
 //! because it owns the process's global subscriber.
 
@@ -15,7 +16,6 @@ use inspraak_kit::testing::TestDatabase;
 use inspraak_notifications::{NotificationsService, NotificationsSettings};
 use inspraak_proto::contributions::v1 as contributions;
 use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
-use inspraak_proto::contributions::v1::discussion_client::DiscussionClient;
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::projects::v1 as projects;
 use opentelemetry::trace::{SpanKind, TracerProvider as _};
@@ -89,7 +89,7 @@ fn find<'a>(spans: &'a [SpanData], what: &str, kind: SpanKind, name: &str) -> &'
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_trace_from_a_comment_to_its_email() {
+async fn one_trace_from_an_input_to_the_email_it_causes() {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
@@ -147,8 +147,7 @@ async fn one_trace_from_a_comment_to_its_email() {
         .await
         .expect("the notify queue");
 
-    let (author, commenter, manager) = (
-        uuid::Uuid::now_v7().to_string(),
+    let (author, manager) = (
         uuid::Uuid::now_v7().to_string(),
         uuid::Uuid::now_v7().to_string(),
     );
@@ -156,9 +155,9 @@ async fn one_trace_from_a_comment_to_its_email() {
         &shared,
         "identity.user.registered.v1",
         &events::UserRegistered {
-            user_id: author.clone(),
-            email: "author@city.example".to_owned(),
-            display_name: "Author".to_owned(),
+            user_id: manager.clone(),
+            email: "manager@city.example".to_owned(),
+            display_name: "Manager".to_owned(),
             locale: "en".to_owned(),
             email_confirmed: true,
         },
@@ -175,6 +174,12 @@ async fn one_trace_from_a_comment_to_its_email() {
         id: uuid::Uuid::now_v7().to_string(),
         state: projects::ProjectState::Published as i32,
         visibility: projects::Visibility::Public as i32,
+        title: Some(projects::LocalizedText {
+            text: [("en".to_owned(), "Canal Park".to_owned())].into(),
+        }),
+        // Input waits for the manager's screening: the manager is told at
+        // once (staff work), so the e-mail goes out in the same trace.
+        prescreening: true,
         team: Some(projects::Team {
             manager_ids: vec![manager],
             communication_contact_id: String::new(),
@@ -207,54 +212,56 @@ async fn one_trace_from_a_comment_to_its_email() {
     )
     .await;
 
+    // The project reaches contributions through its projection; wait for
+    // it with a call outside the trace.
     let mut inputs = ContributionsClient::new(contributions_server.channel.clone());
-    let request = contributions::CreateInputRequest {
-        project_id: project.id.clone(),
-        phase_id,
-        title: "More trees".to_owned(),
-        body: "Along the canal".to_owned(),
-        ..Default::default()
-    };
-    let mut input = None;
     let deadline = Instant::now() + StdDuration::from_secs(20);
-    while input.is_none() {
-        match inputs
-            .create_input(authed(request.clone(), &token(&shared, &author)))
-            .await
-        {
-            Ok(created) => input = Some(created.into_inner()),
-            Err(status) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "the projection never caught up: {status:?}"
-                );
-                tokio::time::sleep(StdDuration::from_millis(50)).await;
-            }
-        }
+    while let Err(status) = inputs
+        .list_inputs(authed(
+            contributions::ListInputsRequest {
+                project_id: project.id.clone(),
+                ..Default::default()
+            },
+            &token(&shared, &author),
+        ))
+        .await
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the projection never caught up: {status:?}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
     }
-    let input = input.expect("an input");
 
     // The resident's click, with the context of their client's span.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let client_span = "00f067aa0ba902b7";
-    let mut comment = authed(
-        contributions::PostCommentRequest {
-            input_id: input.id.clone(),
-            body: "Yes, and benches".to_owned(),
+    let mut create = authed(
+        contributions::CreateInputRequest {
+            project_id: project.id.clone(),
+            phase_id,
+            title: "More trees".to_owned(),
+            body: "Along the canal".to_owned(),
             ..Default::default()
         },
-        &token(&shared, &commenter),
+        &token(&shared, &author),
     );
-    comment.metadata_mut().insert(
+    create.metadata_mut().insert(
         "traceparent",
         format!("00-{trace_id}-{client_span}-01")
             .parse()
             .expect("a header value"),
     );
-    DiscussionClient::new(contributions_server.channel.clone())
-        .post_comment(comment)
+    let input = inputs
+        .create_input(create)
         .await
-        .expect("the comment");
+        .expect("the input")
+        .into_inner();
+    assert_eq!(
+        input.status,
+        contributions::InputStatus::Prescreening as i32,
+        "the project screens input"
+    );
 
     let email_done = || {
         let exporter = exporter.clone();
@@ -277,18 +284,18 @@ async fn one_trace_from_a_comment_to_its_email() {
         .filter(|s| s.span_context.trace_id().to_string() == trace_id)
         .collect();
 
-    let server = find(&spans, "the server span", SpanKind::Server, "PostComment");
+    let server = find(&spans, "the server span", SpanKind::Server, "CreateInput");
     let publish = find(
         &spans,
         "the relay's span",
         SpanKind::Producer,
-        "contributions.comment.posted.v1 publish",
+        "contributions.input.created.v1 publish",
     );
     let process = find(
         &spans,
         "the consumer's span",
         SpanKind::Consumer,
-        "contributions.comment.posted.v1 process",
+        "contributions.input.created.v1 process",
     );
     let deliver = find(
         &spans,
@@ -316,11 +323,23 @@ async fn one_trace_from_a_comment_to_its_email() {
         process.span_context.span_id(),
         "the mail continues the event"
     );
-    let sent = std::fs::read_dir(&mail)
+    let sent: Vec<String> = std::fs::read_dir(&mail)
         .expect("the mail directory")
         .filter_map(Result::ok)
-        .count();
-    assert_eq!(sent, 1, "the author's mail");
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+        .collect();
+    // The manager also hears of the rights the project gave them; one mail
+    // is about the input.
+    let about_input: Vec<&String> = sent
+        .iter()
+        .filter(|mail| mail.contains("Subject: Input to screen in Canal Park"))
+        .collect();
+    assert_eq!(about_input.len(), 1, "the manager's mail: {sent:#?}");
+    assert!(
+        about_input[0].contains("\"More trees\""),
+        "{}",
+        about_input[0]
+    );
     notifications_server.stop().await;
     contributions_server.stop().await;
     let _ = std::fs::remove_dir_all(&mail);

@@ -15,6 +15,7 @@ use crate::access::Caller;
 use crate::counters::{self, Stat};
 use crate::error::{Error, Result};
 use crate::history::{self, Act};
+use crate::posting_limits::{self, Posting};
 use crate::projection;
 use crate::state::State;
 use crate::status::Status;
@@ -261,6 +262,14 @@ pub async fn create(
     let txn = inspraak_kit::db::begin_write(&state.db).await?;
     caller.ensure_may_contribute(&txn, now).await?;
     let (stored, phase) = ensure_may_post(&txn, caller, project, phase, now).await?;
+    posting_limits::ensure_within(
+        &txn,
+        Posting::Input,
+        &author,
+        state.settings.inputs_per_minute,
+        now,
+    )
+    .await?;
     // A screened project's input waits for its staff before it is public.
     let status = if stored.prescreening {
         Status::Prescreening
@@ -344,6 +353,7 @@ pub async fn create(
                 title: input.title.clone(),
                 created_at: Some(timestamp(input.created_at)),
                 answer_deadline: Some(timestamp(input.answer_deadline)),
+                status: status.name().to_owned(),
             },
         )
         .await?;

@@ -139,7 +139,10 @@ async fn all_starts_the_four_services_and_stops_on_sigterm() {
         metrics.contains("rpc_server_call_duration_seconds_bucket"),
         "the health checks above were measured:\n{metrics}"
     );
-    assert!(metrics.contains("rpc_method=\"Check\""), "{metrics}");
+    assert!(
+        metrics.contains("rpc_method=\"grpc.health.v1.Health/Check\""),
+        "{metrics}"
+    );
     // The relays report their outboxes (empty here).
     assert!(
         metrics.contains("inspraak_bus_outbox_backlog{")

@@ -16,6 +16,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -140,8 +141,12 @@ impl Telemetry {
         if let Some(provider) = &tracer_provider {
             opentelemetry::global::set_tracer_provider(provider.clone());
         }
+        // RUST_LOG filters the log lines only: spans are traced at INFO
+        // whatever the log level, so that quieter logs never cut a trace.
         let otel_layer = tracer_provider.as_ref().map(|provider| {
-            tracing_opentelemetry::layer().with_tracer(provider.tracer("inspraak"))
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("inspraak"))
+                .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
         });
         let fmt_layer = match settings.log_format {
             LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
@@ -150,9 +155,13 @@ impl Telemetry {
                 .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
                 .boxed(),
         };
+        // The log layer keeps INFO spans too, even when RUST_LOG asks for
+        // less: a WARN line inside a request still carries its trace ids.
+        let spans = tracing_subscriber::filter::filter_fn(|meta| {
+            meta.is_span() && *meta.level() <= tracing::Level::INFO
+        });
         tracing_subscriber::registry()
-            .with(filter)
-            .with(fmt_layer)
+            .with(fmt_layer.with_filter(filter.or(spans)))
             .with(otel_layer)
             .try_init()
             .map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))?;

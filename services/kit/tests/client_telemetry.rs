@@ -80,8 +80,9 @@ async fn key_fetches_are_traced_and_measured() {
     let metrics = inspraak_kit::telemetry::prometheus_text().expect("metrics");
     let measured = metrics.lines().any(|line| {
         line.starts_with("rpc_client_call_duration_seconds_count{")
-            && line.contains("rpc_method=\"GetJwks\"")
-            && line.contains("rpc_grpc_status_code=\"0\"")
+            && line.contains("rpc_method=\"inspraak.identity.v1.SigningKeys/GetJwks\"")
+            && line.contains("rpc_status_code=\"OK\"")
+            && line.contains("rpc_system_name=\"grpc\"")
             && line.ends_with(" 1")
     });
     assert!(measured, "{metrics}");

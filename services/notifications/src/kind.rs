@@ -22,6 +22,8 @@ pub enum Kind {
     ProposalToReview,
     ProposalDecided,
     InputReported,
+    InputPosted,
+    InputToScreen,
     InputOverdue,
     InputOverdueEscalated,
     DeadlineApproaching,
@@ -30,7 +32,7 @@ pub enum Kind {
     Announcement,
 }
 
-pub const ALL: [Kind; 23] = [
+pub const ALL: [Kind; 25] = [
     Kind::ConfirmationCode,
     Kind::ResetCode,
     Kind::PasswordSetup,
@@ -48,6 +50,8 @@ pub const ALL: [Kind; 23] = [
     Kind::ProposalToReview,
     Kind::ProposalDecided,
     Kind::InputReported,
+    Kind::InputPosted,
+    Kind::InputToScreen,
     Kind::InputOverdue,
     Kind::InputOverdueEscalated,
     Kind::DeadlineApproaching,
@@ -76,6 +80,8 @@ impl Kind {
             Self::ProposalToReview => "proposal_to_review",
             Self::ProposalDecided => "proposal_decided",
             Self::InputReported => "input_reported",
+            Self::InputPosted => "input_posted",
+            Self::InputToScreen => "input_to_screen",
             Self::InputOverdue => "input_overdue",
             Self::InputOverdueEscalated => "input_overdue_escalated",
             Self::DeadlineApproaching => "deadline_approaching",
@@ -102,11 +108,16 @@ impl Kind {
             Self::ProjectPublished
             | Self::PhaseStarted
             | Self::PhaseEndingSoon
-            | Self::UpdatePosted => Category::Projects,
+            | Self::UpdatePosted
+            // News of the projects a manager runs: gathered by default, since
+            // a popular consultation brings hundreds a day.
+            | Self::InputPosted => Category::Projects,
             Self::RightsReceived
             | Self::ProposalToReview
             | Self::ProposalDecided
             | Self::InputReported
+            // Work only a manager can do before the input is seen at all.
+            | Self::InputToScreen
             | Self::InputOverdue
             | Self::InputOverdueEscalated
             | Self::DeadlineApproaching => Category::Staff,

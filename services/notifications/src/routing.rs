@@ -286,6 +286,28 @@ pub async fn route<C: ConnectionTrait>(
                 ..Notice::to(Kind::InputReported, u)
             });
         }
+        "contributions.input.created.v1" => {
+            let e: events::InputCreated = decode(event)?;
+            // Input waiting for screening is a task; any other is news.
+            let kind = if e.status == "prescreening" {
+                Kind::InputToScreen
+            } else {
+                Kind::InputPosted
+            };
+            let project = uuid(&e.project_id);
+            let managers = team(db, project, true).await?;
+            // A manager posting in their own project knows already; an
+            // anonymous author is never named, so nothing else is said.
+            tell(&mut out, &managers, &[&e.author_id], |u| Notice {
+                content: Content {
+                    input: e.title.clone(),
+                    ..Content::default()
+                },
+                project_id: project,
+                input_id: uuid(&e.input_id),
+                ..Notice::to(kind, u)
+            });
+        }
         "contributions.input.overdue.v1" => {
             let e: events::InputOverdue = decode(event)?;
             let project = uuid(&e.project_id);

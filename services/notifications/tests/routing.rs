@@ -165,6 +165,28 @@ async fn every_kind_reaches_its_people(backend: Backend) {
             },
         )
         .await;
+    // New input: news for the managers, a task when it awaits screening,
+    // nothing when a manager posts it themselves.
+    for (status, by) in [
+        ("proposed", &author),
+        ("prescreening", &author),
+        ("proposed", &manager),
+    ] {
+        platform
+            .publish(
+                "contributions.input.created.v1",
+                1,
+                &events::InputCreated {
+                    input_id: uuid::Uuid::now_v7().to_string(),
+                    project_id: project_id.clone(),
+                    author_id: by.id.clone(),
+                    title: "Benches".to_owned(),
+                    status: status.to_owned(),
+                    ..Default::default()
+                },
+            )
+            .await;
+    }
     platform
         .publish(
             "contributions.report.filed.v1",
@@ -213,7 +235,9 @@ async fn every_kind_reaches_its_people(backend: Backend) {
         expect(&[
             "deadline_approaching",
             "deadline_approaching",
+            "input_posted",
             "input_reported",
+            "input_to_screen",
             "rights_received"
         ])
     );

@@ -9,9 +9,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
-use opentelemetry::KeyValue;
 use opentelemetry::metrics::Histogram;
 use opentelemetry::propagation::Injector;
+use tonic::Code;
 use tonic::body::Body;
 use tower_service::Service;
 use tracing::Instrument;
@@ -72,35 +72,37 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let duration = self.duration.clone();
         let started = Instant::now();
-        let path = request.uri().path().trim_start_matches('/').to_owned();
-        let (service, method) = path.split_once('/').unwrap_or((path.as_str(), ""));
+        let method = request.uri().path().trim_start_matches('/').to_owned();
         let span = tracing::info_span!(
             "rpc.client",
-            otel.name = %path,
+            otel.name = %method,
             otel.kind = "client",
             otel.status_code = tracing::field::Empty,
-            rpc.system = "grpc",
-            rpc.service = %service,
+            rpc.system.name = "grpc",
             rpc.method = %method,
-            rpc.grpc.status_code = tracing::field::Empty,
+            rpc.status_code = tracing::field::Empty,
+            error.r#type = tracing::field::Empty,
         );
         let context = span.context();
         opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.inject_context(&context, &mut Headers(request.headers_mut()));
         });
-        let attributes = vec![
-            KeyValue::new("rpc.system", "grpc"),
-            KeyValue::new("rpc.service", service.to_owned()),
-            KeyValue::new("rpc.method", method.to_owned()),
-        ];
         Box::pin(
             async move {
-                let response = inner.call(request).await?;
                 let recorder = Recorder {
                     started,
                     duration,
-                    attributes,
+                    method,
+                    // To the caller every status but OK is a failed call.
+                    fault: |code| code != Code::Ok,
                     span: tracing::Span::current(),
+                };
+                let response = match inner.call(request).await {
+                    Ok(response) => response,
+                    Err(error) => {
+                        recorder.record_transport_failure();
+                        return Err(error);
+                    }
                 };
                 let (parts, body) = response.into_parts();
                 let body = match status_in(&parts.headers) {

@@ -82,29 +82,24 @@ where
         let duration = self.duration.clone();
         let started = Instant::now();
 
-        // `/package.Service/Method`
-        let path = request.uri().path().trim_start_matches('/').to_owned();
-        let (service, method) = path.split_once('/').unwrap_or((path.as_str(), ""));
+        // `/package.Service/Method`; the conventions' `rpc.method` is the
+        // fully qualified `package.Service/Method`.
+        let method = request.uri().path().trim_start_matches('/').to_owned();
         let span = tracing::info_span!(
             "rpc.server",
-            otel.name = %path,
+            otel.name = %method,
             otel.kind = "server",
             otel.status_code = tracing::field::Empty,
-            rpc.system = "grpc",
-            rpc.service = %service,
+            rpc.system.name = "grpc",
             rpc.method = %method,
-            rpc.grpc.status_code = tracing::field::Empty,
+            rpc.status_code = tracing::field::Empty,
+            error.r#type = tracing::field::Empty,
             enduser.id = tracing::field::Empty,
             trace_id = tracing::field::Empty,
             span_id = tracing::field::Empty,
         );
         extract_context(&span, request.headers());
         crate::telemetry::record_trace_ids(&span);
-        let attributes = vec![
-            KeyValue::new("rpc.system", "grpc"),
-            KeyValue::new("rpc.service", service.to_owned()),
-            KeyValue::new("rpc.method", method.to_owned()),
-        ];
 
         Box::pin(
             async move {
@@ -113,7 +108,8 @@ where
                 let recorder = Recorder {
                     started,
                     duration,
-                    attributes,
+                    method,
+                    fault: is_server_fault,
                     span,
                 };
                 // Trailers-only responses (every error) carry the status in
@@ -142,23 +138,76 @@ pub(crate) fn status_in(headers: &HeaderMap) -> Option<Code> {
         .map(|value| Code::from_bytes(value.as_bytes()))
 }
 
+/// Takes the one measurement of a call once its status is known.
 pub(crate) struct Recorder {
     pub(crate) started: Instant,
     pub(crate) duration: Histogram<f64>,
-    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) method: String,
+    /// Which codes count as errors on this side of the call.
+    pub(crate) fault: fn(Code) -> bool,
     pub(crate) span: tracing::Span,
 }
 
 impl Recorder {
-    pub(crate) fn record(mut self, code: Code) {
+    pub(crate) fn record(self, code: Code) {
+        let name = code_name(code);
+        let error = (self.fault)(code).then_some(name);
+        self.span.record("rpc.status_code", name);
+        self.finish(Some(name), error);
+    }
+
+    /// The call never got a status: the connection failed.
+    pub(crate) fn record_transport_failure(self) {
+        self.finish(None, Some("transport"));
+    }
+
+    fn finish(self, status: Option<&'static str>, error: Option<&'static str>) {
         let elapsed = self.started.elapsed().as_secs_f64();
-        self.attributes
-            .push(KeyValue::new("rpc.grpc.status_code", code as i64));
-        self.duration.record(elapsed, &self.attributes);
-        self.span.record("rpc.grpc.status_code", code as i64);
-        if is_server_fault(code) {
+        // A method the server does not know is a typo or a probe: it is
+        // counted as `_OTHER` (as the conventions ask), so that junk paths
+        // cannot multiply the series.
+        let method = if status == Some(code_name(Code::Unimplemented)) {
+            "_OTHER".to_owned()
+        } else {
+            self.method
+        };
+        let mut attributes = vec![
+            KeyValue::new("rpc.system.name", "grpc"),
+            KeyValue::new("rpc.method", method),
+        ];
+        if let Some(status) = status {
+            attributes.push(KeyValue::new("rpc.status_code", status));
+        }
+        if let Some(error) = error {
+            attributes.push(KeyValue::new("error.type", error));
+            self.span.record("error.type", error);
             self.span.record("otel.status_code", "ERROR");
         }
+        self.duration.record(elapsed, &attributes);
+    }
+}
+
+/// The status code's name as the gRPC specification spells it, which is
+/// what the conventions' `rpc.status_code` holds.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 

@@ -231,6 +231,30 @@ fn phrases(kind: Kind, lang: Lang) -> (&'static str, &'static str) {
             "Reported content in {project}",
             "Content on \"{input}\" in {project} was reported and awaits moderation.",
         ),
+        (K::InputPosted, Nl) => (
+            "Nieuwe bijdrage in {project}",
+            "Er is een nieuwe bijdrage in {project}: \"{input}\".",
+        ),
+        (K::InputPosted, Fr) => (
+            "Nouvelle contribution dans {project}",
+            "Une nouvelle contribution a été publiée dans {project} : « {input} ».",
+        ),
+        (K::InputPosted, En) => (
+            "New input in {project}",
+            "There is new input in {project}: \"{input}\".",
+        ),
+        (K::InputToScreen, Nl) => (
+            "Te screenen bijdrage in {project}",
+            "De bijdrage \"{input}\" in {project} wacht op screening voor ze openbaar wordt.",
+        ),
+        (K::InputToScreen, Fr) => (
+            "Contribution à examiner dans {project}",
+            "La contribution « {input} » dans {project} attend votre examen avant d'être publiée.",
+        ),
+        (K::InputToScreen, En) => (
+            "Input to screen in {project}",
+            "The input \"{input}\" in {project} awaits screening before it is published.",
+        ),
         (K::InputOverdue, Nl) => (
             "Onbeantwoord na de termijn: \"{input}\"",
             "De bijdrage \"{input}\" in {project} heeft na de antwoordtermijn nog geen antwoord.",
