@@ -161,11 +161,13 @@ impl DeadLetters for DeadLettersService {
                 ]));
             }
         };
-        let (dead, total) = self
-            .broker
-            .peek(&self.dead_letter_queue, page_size)
-            .await
-            .map_err(broker_status)?;
+        let (dead, total) = match self.broker.peek(&self.dead_letter_queue, page_size).await {
+            Ok(found) => found,
+            // A service that consumes no events has no dead-letter queue,
+            // and so no dead letters.
+            Err(BrokerError::NoSuchQueue(_)) => (Vec::new(), 0),
+            Err(error) => return Err(broker_status(error)),
+        };
         Ok(Response::new(ListDeadLettersResponse {
             dead_letters: dead.into_iter().map(to_proto).collect(),
             total,
@@ -200,11 +202,15 @@ impl DeadLetters for DeadLettersService {
                 None
             }
         };
-        let replayed = self
+        let replayed = match self
             .broker
             .move_messages(&self.dead_letter_queue, limit, &select)
             .await
-            .map_err(broker_status)?;
+        {
+            Ok(replayed) => replayed,
+            Err(BrokerError::NoSuchQueue(_)) => Vec::new(),
+            Err(error) => return Err(broker_status(error)),
+        };
         tracing::info!(count = replayed.len(), "replayed dead letters");
         Ok(Response::new(ReplayDeadLettersResponse {
             replayed_event_ids: replayed,

@@ -20,6 +20,7 @@ use crate::counters::{self, InputCount, Stat};
 use crate::error::{Error, Result};
 use crate::inputs::visible;
 use crate::listing::page_size;
+use crate::posting_limits::{self, Posting};
 use crate::reactions::open_phase;
 use crate::state::State;
 use crate::store::discussion::comments;
@@ -216,6 +217,14 @@ pub async fn post(
     let txn = inspraak_kit::db::begin_write(&state.db).await?;
     caller.ensure_may_contribute(&txn, now).await?;
     let input = visible(&txn, caller, input_id).await?;
+    posting_limits::ensure_within(
+        &txn,
+        Posting::Comment,
+        &author,
+        state.settings.comments_per_minute,
+        now,
+    )
+    .await?;
     let staff = caller.is_staff(&txn, input.project_id).await?;
     if request.internal && !staff {
         return Err(Error::PermissionDenied(

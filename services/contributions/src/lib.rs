@@ -18,6 +18,7 @@ pub mod listing;
 pub mod metrics;
 pub mod moderation;
 pub mod people;
+pub mod posting_limits;
 pub mod projection;
 pub mod reactions;
 pub mod state;

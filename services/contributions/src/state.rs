@@ -25,6 +25,12 @@ pub struct ContributionsSettings {
     /// `REACTION_EVENT_WINDOW`: how long the reactions on one input gather
     /// before their counts are announced in one event.
     pub reaction_event_window: std::time::Duration,
+    /// `INPUTS_PER_MINUTE`: the most inputs one person may post in a
+    /// minute (flood protection).
+    pub inputs_per_minute: u64,
+    /// `COMMENTS_PER_MINUTE`: the most comments one person may post in a
+    /// minute.
+    pub comments_per_minute: u64,
 }
 
 impl ContributionsSettings {
@@ -36,6 +42,8 @@ impl ContributionsSettings {
                 .duration_or("DEADLINE_SCAN_INTERVAL", std::time::Duration::from_secs(60)),
             reaction_event_window: env
                 .duration_or("REACTION_EVENT_WINDOW", std::time::Duration::from_secs(5)),
+            inputs_per_minute: env.bounded_or("INPUTS_PER_MINUTE", 5u64, 1, 10_000),
+            comments_per_minute: env.bounded_or("COMMENTS_PER_MINUTE", 10u64, 1, 10_000),
             account_deletion: env.or(
                 "ACCOUNT_DELETION",
                 crate::gdpr::DeletionPolicy::Anonymise,

@@ -39,15 +39,18 @@ impl Error {
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
+        // Messages may quote what the caller sent: bounded, like the
+        // violations (see `invalid_argument`).
+        let text = |message: String| crate::grpc::bounded(&message, 300);
         match error {
             Error::Invalid(violations) => invalid_argument(&violations),
             Error::NotFound(what) => Status::not_found(format!("{what} not found")),
-            Error::AlreadyExists(message) => Status::already_exists(message),
-            Error::FailedPrecondition(message) => Status::failed_precondition(message),
-            Error::PermissionDenied(message) => Status::permission_denied(message),
-            Error::Unauthenticated(message) => Status::unauthenticated(message),
-            Error::Aborted(message) => Status::aborted(message),
-            Error::ResourceExhausted(message) => Status::resource_exhausted(message),
+            Error::AlreadyExists(message) => Status::already_exists(text(message)),
+            Error::FailedPrecondition(message) => Status::failed_precondition(text(message)),
+            Error::PermissionDenied(message) => Status::permission_denied(text(message)),
+            Error::Unauthenticated(message) => Status::unauthenticated(text(message)),
+            Error::Aborted(message) => Status::aborted(text(message)),
+            Error::ResourceExhausted(message) => Status::resource_exhausted(text(message)),
             // Internals stay in the log; the caller learns only that it failed.
             Error::Database(error) => {
                 tracing::error!(%error, "database error");

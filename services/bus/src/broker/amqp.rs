@@ -451,7 +451,18 @@ async fn get(channel: &Channel, queue: &str) -> Result<Option<BasicGetMessage>, 
     channel
         .basic_get(short(queue)?, BasicGetOptions { no_ack: false })
         .await
-        .map_err(|e| BrokerError::Protocol(format!("reading {queue}: {e}")))
+        .map_err(|e| {
+            if is_not_found(&e) {
+                BrokerError::NoSuchQueue(queue.to_owned())
+            } else {
+                BrokerError::Protocol(format!("reading {queue}: {e}"))
+            }
+        })
+}
+
+/// The broker's 404: the queue does not exist.
+fn is_not_found(error: &lapin::Error) -> bool {
+    matches!(error.kind(), lapin::ErrorKind::ProtocolError(amqp) if amqp.get_id() == 404)
 }
 
 /// Ready messages in a queue (a passive declare, on a throwaway channel since

@@ -1189,9 +1189,7 @@ fn sql_limit(limit: usize) -> i64 {
 }
 
 fn not_declared(queue: &str) -> BrokerError {
-    BrokerError::Protocol(format!(
-        "queue {queue:?} is not declared on the embedded broker"
-    ))
+    BrokerError::NoSuchQueue(queue.to_owned())
 }
 
 /// Maps a store error to a broker error saying what we were doing. Failures
@@ -1739,11 +1737,11 @@ mod tests {
         let broker = memory_broker().await;
         assert!(matches!(
             broker.subscribe("nope", 1).await,
-            Err(BrokerError::Protocol(_))
+            Err(BrokerError::NoSuchQueue(_))
         ));
         assert!(matches!(
             broker.peek("nope", 1).await,
-            Err(BrokerError::Protocol(_))
+            Err(BrokerError::NoSuchQueue(_))
         ));
         assert!(matches!(
             EmbeddedBroker::open("postgres://localhost/db").await,

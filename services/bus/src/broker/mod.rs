@@ -155,6 +155,9 @@ pub enum BrokerError {
     Unroutable { routing_key: String },
     #[error("broker protocol error: {0}")]
     Protocol(String),
+    /// The queue was never declared: nothing ever consumed into it.
+    #[error("queue {0:?} does not exist")]
+    NoSuchQueue(String),
 }
 
 /// The broker the bus runs on.

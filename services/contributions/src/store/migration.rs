@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::m0005_voting::AddVoting),
             Box::new(super::m0006_moderation::AddModeration),
             Box::new(super::m0007_prescreening::AddPrescreening),
+            Box::new(super::m0008_posting_limits::AddPostingLimitIndexes),
         ]
     }
 }

@@ -29,6 +29,7 @@ mod m0004_discussion;
 mod m0005_voting;
 mod m0006_moderation;
 mod m0007_prescreening;
+mod m0008_posting_limits;
 pub mod migration;
 pub mod moderation;
 pub mod voting;

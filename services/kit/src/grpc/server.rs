@@ -227,6 +227,7 @@ impl GrpcServer {
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .layer(RpcTelemetryLayer::new())
             .layer(auth)
+            .layer(super::malformed_requests_are_invalid())
             .add_routes(self.routes.routes())
             .add_service(health)
             .add_service(reflection_v1)
