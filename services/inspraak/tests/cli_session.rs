@@ -1,0 +1,154 @@
+//! `inspraak login`, transparent refresh and `logout` against `inspraak all`.
+
+mod support;
+
+use support::{ADMIN, ADMIN_PASSWORD, Platform, stderr, text};
+
+#[test]
+fn login_keeps_a_private_session_that_refreshes_itself_until_logout() {
+    let platform = Platform::start();
+
+    // Not signed in yet: a clear message and exit code 3.
+    let out = platform.cli(&["whoami"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(stderr(&out).contains("not signed in"), "{}", text(&out));
+
+    platform.sign_in_admin();
+    let session_file = platform.session_file();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&session_file)
+            .expect("the session is kept")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner may read the session");
+    }
+
+    let me = platform.json(&["whoami"]);
+    assert_eq!(me["email"], ADMIN);
+    assert!(
+        me["roles"]
+            .as_array()
+            .expect("roles")
+            .iter()
+            .any(|r| r.as_str().is_some_and(|r| r.starts_with("platform_admin"))),
+        "{me}"
+    );
+
+    // An access token about to expire is replaced through the refresh token
+    // without the operator noticing; the used refresh token is replaced too.
+    let mut session: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&session_file).unwrap()).unwrap();
+    let old_refresh = session["refresh_token"].clone();
+    let old_access = session["access_token"].clone();
+    session["access_expires_at"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(&session_file, serde_json::to_vec(&session).unwrap()).unwrap();
+    let me = platform.json(&["whoami"]);
+    assert_eq!(me["email"], ADMIN);
+    let renewed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&session_file).unwrap()).unwrap();
+    assert_ne!(renewed["refresh_token"], old_refresh, "rotated");
+    assert_ne!(renewed["access_token"], old_access, "a new access token");
+
+    // A refused token (here: one that is not a token at all) is renewed once
+    // and the call retried.
+    let mut broken = renewed.clone();
+    broken["access_token"] = "not-a-token".into();
+    std::fs::write(&session_file, serde_json::to_vec(&broken).unwrap()).unwrap();
+    assert_eq!(platform.json(&["whoami"])["email"], ADMIN);
+
+    // Logout revokes the session: its refresh token no longer works, and
+    // the file is gone.
+    let session_before_logout = std::fs::read(&session_file).unwrap();
+    let out = platform.cli(&["logout"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!session_file.exists());
+    // Put the revoked session back and force a refresh: refused.
+    let mut revoked: serde_json::Value = serde_json::from_slice(&session_before_logout).unwrap();
+    revoked["access_expires_at"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(&session_file, serde_json::to_vec(&revoked).unwrap()).unwrap();
+    let out = platform.cli(&["whoami"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("run `inspraak login`"),
+        "{}",
+        text(&out)
+    );
+
+    // A wrong password says so, and leaves no session behind.
+    std::fs::remove_file(&session_file).unwrap();
+    let out = platform.cli_with_input(
+        &["login", "--email", ADMIN, "--password-stdin"],
+        "wrong-password-entirely\n",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("wrong e-mail address or password"),
+        "{}",
+        text(&out)
+    );
+    assert!(!session_file.exists());
+    platform.sign_in(ADMIN, ADMIN_PASSWORD);
+    assert!(session_file.exists());
+}
+
+#[test]
+fn contexts_name_platforms_and_flags_win_over_them() {
+    let platform = Platform::start();
+    // A context that points nowhere useful...
+    let out = platform
+        .command(&[
+            "context",
+            "set",
+            "staging",
+            "--identity-url",
+            "http://127.0.0.1:9",
+        ])
+        .env_remove("INSPRAAK_PROJECTS_URL")
+        .env_remove("INSPRAAK_CONTRIBUTIONS_URL")
+        .env_remove("INSPRAAK_NOTIFICATIONS_URL")
+        .env_remove("INSPRAAK_IDENTITY_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = platform.json(&["context", "list"]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["local", "staging"]);
+    assert_eq!(
+        listed[1]["current"], true,
+        "the first context set is current"
+    );
+
+    // ...is used unless a flag or variable says otherwise: health fails
+    // for identity there (exit 7) and names it.
+    let out = platform
+        .command(&["health", "--context", "staging"])
+        .env_remove("INSPRAAK_IDENTITY_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("not ready: identity"),
+        "{}",
+        text(&out)
+    );
+    // The environment's URL wins over the context's.
+    let health = platform.json(&["health", "--context", "staging"]);
+    assert_eq!(health.as_array().unwrap().len(), 4);
+    assert!(
+        health
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["ready"] == "serving"),
+        "{health}"
+    );
+    let out = platform.cli(&["health", "--context", "nowhere"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
