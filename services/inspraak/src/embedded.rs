@@ -211,6 +211,9 @@ async fn serve_all(
             .unwrap_or_default();
         tracing::info!(service = name, addr = %service.addr, admin = %admin, "listening");
     }
+    tracing::info!(
+        "platform started; in another terminal: `inspraak health`, `inspraak login --email <admin>`, then `inspraak demo` seeds a small city (see the README's Operations section)"
+    );
     let mut code = ExitCode::SUCCESS;
     for service in running {
         match service.stopped.await {

@@ -103,17 +103,20 @@ fn demo_seeds_a_city_the_listings_show_and_the_tasks_work_on_it() {
     assert_eq!(reported.len(), 2, "{report}");
     assert!(reported.iter().all(|p| p["new_inputs"] == 3), "{report}");
 
-    // Proposals: one approved into a draft project, published, archived;
-    // another rejected.
+    // Proposals: the one the demo left for review is approved into a draft
+    // project and published; one made through the API is rejected.
+    let waiting = again["waiting_proposal"].as_str().unwrap().to_owned();
     let token = session_token(&platform);
-    let proposal_a = submit_proposal(&platform, &token, "Play streets in summer");
     let proposal_b = submit_proposal(&platform, &token, "A cable car to the station");
     let submitted = platform.json(&["proposals", "list", "--state", "submitted"]);
     assert_eq!(
         titles(&submitted),
-        ["A cable car to the station", "Play streets in summer"]
+        [
+            "A cable car to the station",
+            "Community garden on the old rail yard"
+        ]
     );
-    let approved = platform.json(&["proposals", "approve", &proposal_a, "--reason", "fits"]);
+    let approved = platform.json(&["proposals", "approve", &waiting, "--reason", "fits"]);
     assert_eq!(approved["state"], "approved");
     let draft = approved["project"]["id"].as_str().unwrap().to_owned();
     assert_eq!(approved["project"]["state"], "draft");
@@ -129,12 +132,15 @@ fn demo_seeds_a_city_the_listings_show_and_the_tasks_work_on_it() {
     let out = platform.cli(&["projects", "publish", &draft]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("published \"Play streets in summer\"")
+        String::from_utf8_lossy(&out.stdout)
+            .starts_with("published \"Community garden on the old rail yard\"")
     );
+    let active = platform.json(&["projects", "list", "--active"]);
+    assert_eq!(active.as_array().unwrap().len(), 3, "{active}");
     let out = platform.cli(&["projects", "archive", &draft]);
     assert!(out.status.success(), "{}", text(&out));
     let archived = platform.json(&["projects", "list", "--state", "archived"]);
-    assert_eq!(titles(&archived), ["Play streets in summer"]);
+    assert_eq!(titles(&archived), ["Community garden on the old rail yard"]);
 
     // A refused decision quotes the service's status.
     let out = platform.cli(&[

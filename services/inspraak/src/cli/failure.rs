@@ -84,18 +84,22 @@ impl Failure {
             _ => (Kind::Other, "the service failed"),
         };
         let mut message = format!("{doing}: {words}");
+        let violations = status
+            .get_details_bad_request()
+            .map(|b| b.field_violations)
+            .unwrap_or_default();
         let detail = status.message().trim();
-        if !detail.is_empty() && detail != words {
+        // With field violations the message only summarises them; they
+        // follow one per line.
+        if !detail.is_empty() && detail != words && violations.is_empty() {
             message.push_str(&format!(" — {detail}"));
         }
         message.push_str(&format!(" (gRPC status {:?})", status.code()));
-        if let Some(bad_request) = status.get_details_bad_request() {
-            for violation in bad_request.field_violations {
-                message.push_str(&format!(
-                    "\n  - {}: {}",
-                    violation.field, violation.description
-                ));
-            }
+        for violation in violations {
+            message.push_str(&format!(
+                "\n  - {}: {}",
+                violation.field, violation.description
+            ));
         }
         if let Some(precondition) = status.get_details_precondition_failure() {
             for violation in precondition.violations {

@@ -68,6 +68,8 @@ struct Seeded {
     staff: Vec<(String, String)>,
     residents: Vec<String>,
     projects: Vec<(String, String)>,
+    /// The proposal left for review.
+    waiting_proposal: Option<String>,
     inputs: usize,
     comments: usize,
     reactions: usize,
@@ -358,7 +360,38 @@ pub async fn run(api: &mut Api, args: DemoArgs, quiet: bool) -> Result<Outcome> 
         };
         project_ids.push(project_id);
     }
-    progress.step("proposals approved");
+    // A third proposal is left for the core team to review, so there is a
+    // decision to take and a project to publish by hand.
+    let waiting = as_user(
+        &manager.token,
+        "submitting a demo proposal",
+        SubmitProposalRequest {
+            title: text("Community garden on the old rail yard"),
+            goal: text(
+                "Turn the fenced-off rail yard into vegetable plots the neighbourhood runs.",
+            ),
+            department_id: department_ids[0].clone(),
+            intended_phases: vec![IntendedPhase {
+                title: text("Ideas for the garden"),
+                method: Some(ParticipationMethod {
+                    method: Some(participation_method::Method::Ideation(Ideation {
+                        dislikes: false,
+                    })),
+                }),
+                starts_at: Some(timestamp(now + day * 7)),
+                ends_at: Some(timestamp(now + day * 37)),
+            }],
+            communication_plan: text("A walk on the site with the neighbours."),
+            request_id: request_id("proposal", "Community garden on the old rail yard"),
+        },
+        |r| {
+            let mut c = projects.clone();
+            async move { c.submit_proposal(r).await }
+        },
+    )
+    .await?;
+    seeded.waiting_proposal = Some(waiting.id);
+    progress.step("proposals");
 
     let mut published: Vec<Project> = Vec::new();
     for project_id in &project_ids {
@@ -623,10 +656,16 @@ fn summary(seeded: &Seeded, password: &str) -> Outcome {
     for note in &seeded.notes {
         text.push_str(&format!("note: {note}\n"));
     }
+    if let Some(id) = &seeded.waiting_proposal {
+        text.push_str(&format!(
+            "proposal:    Community garden on the old rail yard ({id}), waiting for the core team\n"
+        ));
+    }
     text.push_str(
         "\nWhat to look at next:\n\
          \x20 inspraak projects list                 the two published projects\n\
          \x20 inspraak projects show <id>            phases, team, timeline\n\
+         \x20 inspraak proposals approve <proposal> --reason \"…\"  then: inspraak projects publish <project>\n\
          \x20 inspraak inputs awaiting               ideas waiting for an official answer\n\
          \x20 inspraak report --days 1               what the decision-makers will read\n\
          \x20 inspraak users core-team               the core team and its warnings\n\
@@ -639,6 +678,7 @@ fn summary(seeded: &Seeded, password: &str) -> Outcome {
             "departments": seeded.departments,
             "staff": seeded.staff.iter().map(|(e, r)| json!({"email": e, "role": r})).collect::<Vec<_>>(),
             "residents": seeded.residents,
+            "waiting_proposal": seeded.waiting_proposal,
             "projects": seeded.projects.iter().map(|(t, id)| json!({"title": t, "id": id})).collect::<Vec<_>>(),
             "inputs": seeded.inputs,
             "comments": seeded.comments,
