@@ -70,9 +70,56 @@ fn plant_dead_letter(data: &Path) {
 }
 
 #[test]
-fn dead_letters_are_listed_inspected_and_replayed() {
-    let platform = Platform::start_with(plant_dead_letter);
+fn dead_letters_are_listed_inspected_and_replayed_and_failed_mail_sent_again() {
+    // Mail goes to a relay that is not there, and fails for good at once.
+    let platform = Platform::start_configured(
+        plant_dead_letter,
+        &[
+            ("NOTIFICATIONS_SMTP_HOST", "127.0.0.1"),
+            ("NOTIFICATIONS_SMTP_PORT", "9"),
+            ("NOTIFICATIONS_SMTP_TLS", "none"),
+            ("NOTIFICATIONS_SMTP_TIMEOUT", "2s"),
+            ("NOTIFICATIONS_MAIL_MAX_ATTEMPTS", "1"),
+            ("NOTIFICATIONS_MAIL_POLL_INTERVAL", "100ms"),
+        ],
+    );
     platform.sign_in_admin();
+
+    // The first admin's setup code was mailed; the relay refused it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let failed = loop {
+        let failed = platform.json(&["deliveries", "failed"]);
+        if !failed.as_array().unwrap().is_empty() {
+            break failed;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed delivery shows"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let delivery = &failed[0];
+    assert_eq!(delivery["state"], "failed");
+    assert!(
+        !delivery["last_error"].as_str().unwrap().is_empty(),
+        "{failed}"
+    );
+    let table = platform.ok(&["deliveries", "failed"]);
+    assert!(table.starts_with("CREATED"), "{table}");
+    let id = delivery["id"].as_str().unwrap();
+    let retried = platform.json(&["deliveries", "retry", id]);
+    assert_eq!(retried["id"], id);
+    assert_ne!(retried["state"], "failed", "{retried}");
+    // Retrying one that did not fail is refused with a reason.
+    let sent_or_pending = platform.cli(&["deliveries", "retry", id]);
+    if !sent_or_pending.status.success() {
+        assert_eq!(
+            sent_or_pending.status.code(),
+            Some(6),
+            "{}",
+            text(&sent_or_pending)
+        );
+    }
 
     let listed = platform.json(&["dead-letters", "list"]);
     let letters = listed.as_array().unwrap();

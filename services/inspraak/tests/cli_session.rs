@@ -4,9 +4,17 @@ mod support;
 
 use support::{ADMIN, ADMIN_PASSWORD, Platform, stderr, text};
 
+const CLIENT_SECRET: &str = "a-service-secret-of-at-least-32-characters";
+
 #[test]
 fn login_keeps_a_private_session_that_refreshes_itself_until_logout() {
-    let platform = Platform::start();
+    let platform = Platform::start_configured(
+        |_| {},
+        &[(
+            "IDENTITY_SERVICE_CLIENTS",
+            "case-management=a-service-secret-of-at-least-32-characters",
+        )],
+    );
 
     // Not signed in yet: a clear message and exit code 3.
     let out = platform.cli(&["whoami"]);
@@ -91,6 +99,51 @@ fn login_keeps_a_private_session_that_refreshes_itself_until_logout() {
     assert!(!session_file.exists());
     platform.sign_in(ADMIN, ADMIN_PASSWORD);
     assert!(session_file.exists());
+
+    // A city system signs in with client credentials; its token is asked
+    // for again with the secret from the environment once it expires.
+    let out = platform
+        .command(&["login", "--client-id", "case-management"])
+        .env("INSPRAAK_CLIENT_SECRET", CLIENT_SECRET)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(platform.json(&["whoami"])["service"], "case-management");
+    // Services may read dead letters.
+    assert_eq!(
+        platform.json(&["dead-letters", "list"]),
+        serde_json::Value::Array(vec![])
+    );
+    let mut service: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&session_file).unwrap()).unwrap();
+    assert!(service.get("refresh_token").is_none(), "{service}");
+    service["access_expires_at"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(&session_file, serde_json::to_vec(&service).unwrap()).unwrap();
+    let out = platform.cli(&["dead-letters", "list"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("INSPRAAK_CLIENT_SECRET"),
+        "{}",
+        text(&out)
+    );
+    let out = platform
+        .command(&["dead-letters", "list", "-o", "json"])
+        .env("INSPRAAK_CLIENT_SECRET", CLIENT_SECRET)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let renewed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&session_file).unwrap()).unwrap();
+    assert_ne!(renewed["access_token"], service["access_token"]);
+    let out = platform
+        .command(&["login", "--client-id", "case-management"])
+        .env(
+            "INSPRAAK_CLIENT_SECRET",
+            "not-the-secret-of-case-management-at-all",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
 }
 
 #[test]

@@ -75,6 +75,47 @@ fn demo_seeds_a_city_the_listings_show_and_the_tasks_work_on_it() {
             .collect::<Vec<_>>(),
         ["Mobility", "Public space", "Social affairs"]
     );
+    // Departments and roles: the day-to-day changes.
+    let created = platform.json(&["departments", "create", "Culture"]);
+    assert_eq!(created["name"], "Culture");
+    let recreated = platform.json(&["departments", "create", "Culture"]);
+    assert_eq!(
+        recreated["id"], created["id"],
+        "a second run creates nothing"
+    );
+    let renamed = platform.json(&["departments", "rename", "culture", "Culture and events"]);
+    assert_eq!(renamed["name"], "Culture and events");
+    let member = platform.json(&[
+        "departments",
+        "add-member",
+        "Culture and events",
+        "demo.bram@example.org",
+    ]);
+    assert_eq!(member["members"], 1);
+    let granted = platform.json(&[
+        "users",
+        "grant",
+        "demo.bram@example.org",
+        "communication-officer",
+    ]);
+    assert_eq!(
+        granted["roles"],
+        serde_json::json!(["communication_officer"])
+    );
+    let shown = platform.json(&["users", "show", "demo.bram@example.org"]);
+    assert_eq!(shown["department_ids"], serde_json::json!([created["id"]]));
+    let revoked = platform.json(&[
+        "users",
+        "revoke",
+        "demo.bram@example.org",
+        "communication-officer",
+    ]);
+    assert_eq!(revoked["roles"], serde_json::json!([]));
+    let officers = platform.json(&["users", "list", "--role", "communication-officer"]);
+    assert_eq!(officers.as_array().unwrap().len(), 1, "{officers}");
+    let archived = platform.json(&["departments", "archive", "Culture and events"]);
+    assert_eq!(archived["archived"], true);
+
     let core_team = platform.json(&["users", "core-team"]);
     assert_eq!(core_team["core_team"].as_array().unwrap().len(), 2);
     assert_eq!(core_team["decision_makers"], 1);
@@ -91,6 +132,35 @@ fn demo_seeds_a_city_the_listings_show_and_the_tasks_work_on_it() {
             .iter()
             .all(|i| i["feedback_given"] == false)
     );
+    // A project's inputs exported as JSON lines, to a file or to stdout.
+    let export = platform.dir.join("square.jsonl");
+    let out = platform.cli(&[
+        "inputs",
+        "export",
+        &square,
+        "--file",
+        export.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("exporting Greener Market Square: 3/3"),
+        "{}",
+        text(&out)
+    );
+    let lines = std::fs::read_to_string(&export).unwrap();
+    let exported: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exported.len(), 3);
+    assert!(
+        exported
+            .iter()
+            .all(|i| i["project_id"] == square.as_str() && i["body"].is_string())
+    );
+    let stdout = platform.ok(&["inputs", "export", &square]);
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+
     let overdue = platform.ok(&["inputs", "overdue"]);
     assert!(
         overdue.contains("0 inputs past their answer deadline"),

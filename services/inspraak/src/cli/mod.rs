@@ -109,7 +109,8 @@ Example:
     /// Project proposals: list, approve, reject
     #[command(subcommand)]
     Proposals(tasks::proposals::ProposalsCommand),
-    /// Inputs awaiting an answer, and those past their answer deadline
+    /// Inputs awaiting an answer, those past their answer deadline, and a
+    /// project's export
     #[command(subcommand)]
     Inputs(tasks::inputs::InputsCommand),
     /// The decision-makers' report for a period
@@ -217,7 +218,7 @@ async fn dispatch(cli: Cli) -> Result<Option<Outcome>> {
         }
         Command::Projects(command) => tasks::projects::run(&mut api()?, command).await?,
         Command::Proposals(command) => tasks::proposals::run(&mut api()?, command).await?,
-        Command::Inputs(command) => tasks::inputs::run(&mut api()?, command).await?,
+        Command::Inputs(command) => tasks::inputs::run(&mut api()?, command, quiet).await?,
         Command::Report(args) => tasks::report::run(&mut api()?, args).await?,
         Command::Deliveries(command) => tasks::deliveries::run(&mut api()?, command).await?,
         Command::DeadLetters(command) => {

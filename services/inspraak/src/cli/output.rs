@@ -32,6 +32,8 @@ pub enum Human {
     Record(Vec<(&'static str, String)>),
     /// A sentence.
     Text(String),
+    /// Nothing more: the command wrote its output as it went.
+    Silent,
 }
 
 /// A command's result: `value` is what scripts get.
@@ -62,6 +64,14 @@ impl Outcome {
             *footer = Some(text.into());
         }
         self
+    }
+
+    pub fn silent(value: Value) -> Self {
+        Self {
+            value,
+            human: Human::Silent,
+            failure: None,
+        }
     }
 
     pub fn failing(mut self, failure: Failure) -> Self {
@@ -95,6 +105,9 @@ impl Outcome {
     }
 
     pub fn render(&self, format: Format) -> Result<String> {
+        if matches!(self.human, Human::Silent) {
+            return Ok(String::new());
+        }
         match format {
             Format::Json => serde_json::to_string_pretty(&self.value)
                 .map(|s| s + "\n")
@@ -116,6 +129,7 @@ impl Outcome {
                 }
                 Human::Record(fields) => record(fields),
                 Human::Text(text) => format!("{text}\n"),
+                Human::Silent => String::new(),
             }),
         }
     }

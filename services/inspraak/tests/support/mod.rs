@@ -24,6 +24,11 @@ impl Platform {
     /// `inspraak all` on port 0 everywhere, with a first admin to set up;
     /// `prepare` runs on the data directory before the platform starts.
     pub fn start_with(prepare: impl FnOnce(&Path)) -> Self {
+        Self::start_configured(prepare, &[])
+    }
+
+    /// As [`Platform::start_with`], with more of the platform's variables.
+    pub fn start_configured(prepare: impl FnOnce(&Path), env: &[(&str, &str)]) -> Self {
         let dir = std::env::temp_dir().join(inspraak_kit::testing::unique("inspraak-cli-"));
         std::fs::create_dir_all(dir.join("data")).expect("temp dir");
         prepare(&dir.join("data"));
@@ -44,6 +49,7 @@ impl Platform {
             command.env(format!("{upper}_GRPC_ADDR"), "127.0.0.1:0");
             command.env(format!("{upper}_ADMIN_ADDR"), "off");
         }
+        command.envs(env.iter().copied());
         let mut child = command.spawn().expect("start inspraak all");
         let (tx, rx) = mpsc::channel::<(bool, String)>();
         let stdout = child.stdout.take().expect("stdout");

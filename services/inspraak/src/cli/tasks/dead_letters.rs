@@ -20,6 +20,23 @@ const REPLAY_BATCH: i32 = 500;
 
 /// The services that consume events, and so have a dead-letter queue
 /// (identity only publishes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Consumer {
+    Projects,
+    Contributions,
+    Notifications,
+}
+
+impl From<Consumer> for Service {
+    fn from(consumer: Consumer) -> Self {
+        match consumer {
+            Consumer::Projects => Service::Projects,
+            Consumer::Contributions => Service::Contributions,
+            Consumer::Notifications => Service::Notifications,
+        }
+    }
+}
+
 const CONSUMERS: [Service; 3] = [
     Service::Projects,
     Service::Contributions,
@@ -35,7 +52,7 @@ pub enum DeadLettersCommand {
     )]
     List {
         #[arg(value_enum)]
-        service: Option<Service>,
+        service: Option<Consumer>,
         /// At most this many per service (up to 1000)
         #[arg(long, default_value_t = 100)]
         limit: i32,
@@ -44,7 +61,7 @@ pub enum DeadLettersCommand {
     #[command(after_help = "Example:\n  inspraak dead-letters inspect notifications 0190f3a2-…")]
     Inspect {
         #[arg(value_enum)]
-        service: Service,
+        service: Consumer,
         event_id: String,
     },
     /// Send dead letters back to the queue they failed on
@@ -54,7 +71,7 @@ Examples:
   inspraak dead-letters replay notifications --all")]
     Replay {
         #[arg(value_enum)]
-        service: Service,
+        service: Consumer,
         /// Replay this event (repeatable)
         #[arg(
             long = "event",
@@ -120,7 +137,7 @@ fn letter_json(service: Service, dead: &DeadLetter) -> Value {
 pub async fn run(api: &mut Api, command: DeadLettersCommand, quiet: bool) -> Result<Outcome> {
     match command {
         DeadLettersCommand::List { service, limit } => {
-            let services = service.map_or_else(|| CONSUMERS.to_vec(), |s| vec![s]);
+            let services = service.map_or_else(|| CONSUMERS.to_vec(), |s| vec![s.into()]);
             let mut rows = Vec::new();
             let mut values = Vec::new();
             let mut totals = Vec::new();
@@ -154,6 +171,7 @@ pub async fn run(api: &mut Api, command: DeadLettersCommand, quiet: bool) -> Res
             .with_footer(format!("dead letters: {}", totals.join(", "))))
         }
         DeadLettersCommand::Inspect { service, event_id } => {
+            let service = Service::from(service);
             // The queue is read oldest first and cannot be searched: look
             // through as much of it as one call may return.
             let (letters, _) = list(api, service, 1000).await?;
@@ -224,6 +242,7 @@ pub async fn run(api: &mut Api, command: DeadLettersCommand, quiet: bool) -> Res
             events,
             all,
         } => {
+            let service = Service::from(service);
             let mut replayed = Vec::new();
             if all {
                 let (_, total) = list(api, service, 1).await?;

@@ -2,7 +2,7 @@
 
 use inspraak_proto::identity::v1::{
     AddDepartmentMemberRequest, ArchiveDepartmentRequest, CreateDepartmentRequest, Department,
-    ListDepartmentsRequest, RemoveDepartmentMemberRequest,
+    ListDepartmentsRequest, RemoveDepartmentMemberRequest, UpdateDepartmentRequest,
 };
 use serde_json::{Value, json};
 
@@ -24,6 +24,11 @@ pub enum DepartmentsCommand {
     /// Create a department (running it again with the same name is harmless)
     #[command(after_help = "Example:\n  inspraak departments create \"Public space\"")]
     Create { name: String },
+    /// Rename a department (named by its current name or id)
+    #[command(
+        after_help = "Example:\n  inspraak departments rename \"Public space\" \"Public space and greenery\""
+    )]
+    Rename { department: String, name: String },
     /// Archive a department, by name or id
     #[command(after_help = "Example:\n  inspraak departments archive \"Public space\"")]
     Archive { department: String },
@@ -115,6 +120,20 @@ pub async fn run(api: &mut Api, command: DepartmentsCommand) -> Result<Outcome> 
             ));
         }
         DepartmentsCommand::Create { name } => create(api, &name).await?,
+        DepartmentsCommand::Rename { department, name } => {
+            // The rename names the version read: a concurrent change is
+            // refused (ABORTED) instead of overwritten.
+            let current = find(api, &department).await?;
+            call!(
+                api,
+                identity.update_department(UpdateDepartmentRequest {
+                    id: current.id,
+                    name,
+                    etag: current.etag,
+                }),
+                "renaming the department"
+            )?
+        }
         DepartmentsCommand::Archive { department } => {
             let id = find(api, &department).await?.id;
             call!(

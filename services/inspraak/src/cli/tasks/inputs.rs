@@ -1,14 +1,17 @@
 //! `inspraak inputs`: residents' input that still waits for an official
 //! answer, and the part of it past its answer deadline.
 
+use std::io::Write;
+
 use inspraak_proto::contributions::v1::{
-    Input, InputStatus, ListInputsRequest, ListOverdueRequest,
+    GetStatisticsRequest, Input, InputStatus, ListInputsRequest, ListOverdueRequest,
 };
 use serde_json::{Value, json};
 
 use crate::cli::api::{Api, call};
-use crate::cli::failure::Result;
+use crate::cli::failure::{Failure, Result};
 use crate::cli::output::Outcome;
+use crate::cli::progress::Progress;
 use crate::cli::tasks::all_pages;
 use crate::cli::tasks::projects::{self, State};
 use crate::cli::words::{cell, enum_word, localized, time};
@@ -34,6 +37,17 @@ pub enum InputsCommand {
         project: Option<String>,
         #[arg(long, default_value_t = 500)]
         limit: usize,
+    },
+    /// Every input of a project, one JSON object per line, with progress
+    #[command(after_help = "\
+Examples:
+  inspraak inputs export 0190f3a2-… --file market-square.jsonl
+  inspraak inputs export 0190f3a2-… | jq -r .title")]
+    Export {
+        project: String,
+        /// Write to this file instead of standard output
+        #[arg(long, value_name = "FILE")]
+        file: Option<std::path::PathBuf>,
     },
 }
 
@@ -105,8 +119,97 @@ fn table(inputs: &[(Input, String)], footer: String) -> Outcome {
     .with_footer(footer)
 }
 
-pub async fn run(api: &mut Api, command: InputsCommand) -> Result<Outcome> {
+/// Writes every input of `project_id` as JSON lines, page by page, so a
+/// project with a hundred thousand inputs never sits in memory at once.
+async fn export(
+    api: &mut Api,
+    project_id: String,
+    file: Option<std::path::PathBuf>,
+    quiet: bool,
+) -> Result<Outcome> {
+    let project = call!(
+        api,
+        projects.get_project(inspraak_proto::projects::v1::GetProjectRequest {
+            id: project_id.clone()
+        }),
+        "reading the project"
+    )?;
+    let title = localized(&project.title);
+    // The counters give the total for the progress bar without a scan.
+    let statistics = call!(
+        api,
+        contributions.get_statistics(GetStatisticsRequest {
+            project_id: project_id.clone(),
+            phase_id: String::new(),
+        }),
+        "reading the project's statistics"
+    )?;
+    let target = file
+        .as_ref()
+        .map_or_else(|| "standard output".to_owned(), |p| p.display().to_string());
+    let fail = |e: std::io::Error| Failure::other(format!("writing {target}: {e}"));
+    let mut out: Box<dyn Write> = match &file {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(fail)?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    // On standard output the lines are the result: no progress in between
+    // unless it goes to a terminal on stderr.
+    let mut progress = Progress::new(
+        format!("exporting {title}"),
+        u64::try_from(statistics.inputs).unwrap_or(0),
+        quiet,
+    );
+    let mut written = 0u64;
+    let mut token = String::new();
+    loop {
+        let page = call!(
+            api,
+            contributions.list_inputs(ListInputsRequest {
+                project_id: project_id.clone(),
+                page_size: 100,
+                page_token: token.clone(),
+                ..ListInputsRequest::default()
+            }),
+            "listing inputs"
+        )?;
+        for input in &page.inputs {
+            let mut value = input_json(input, &title);
+            value["body"] = json!(input.body);
+            value["topics"] = json!(input.topics);
+            value["author_id"] = json!(input.author_id);
+            serde_json::to_writer(&mut out, &value)
+                .map_err(|e| Failure::other(format!("writing {target}: {e}")))?;
+            out.write_all(b"\n").map_err(fail)?;
+        }
+        written += page.inputs.len() as u64;
+        progress.advance(page.inputs.len() as u64);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    out.flush().map_err(fail)?;
+    drop(out);
+    progress.finish();
+    let summary = json!({"project_id": project_id, "inputs": written, "file": file});
+    Ok(match file {
+        Some(path) => Outcome::text(
+            format!(
+                "{written} inputs of {title:?} written to {}",
+                path.display()
+            ),
+            summary,
+        ),
+        // The lines were the output; a table or JSON after them would spoil it.
+        None => Outcome::silent(summary),
+    })
+}
+
+pub async fn run(api: &mut Api, command: InputsCommand, quiet: bool) -> Result<Outcome> {
     match command {
+        InputsCommand::Export { project, file } => export(api, project, file, quiet).await,
         InputsCommand::Awaiting { project, limit } => {
             let mut awaiting = Vec::new();
             for (project_id, title) in projects_to_scan(api, project).await? {
