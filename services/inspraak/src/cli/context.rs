@@ -114,6 +114,7 @@ impl ConfigFile {
 
 /// What flags and environment variables say; each wins over the file.
 #[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Connection (every command)")]
 pub struct ConnectionArgs {
     /// The named context to use [default: the file's `current`, else `local`]
     #[arg(long, global = true, env = "INSPRAAK_CONTEXT")]

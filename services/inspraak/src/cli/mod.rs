@@ -40,7 +40,7 @@ pub struct Cli {
     #[command(flatten)]
     pub connection: ConnectionArgs,
     /// Output format: a table for people, json or yaml for scripts
-    #[arg(short, long, global = true, value_enum, default_value_t = Format::Table)]
+    #[arg(short, long, global = true, value_enum, default_value_t = Format::Table, help_heading = "Output (every command)")]
     pub output: Format,
     #[command(subcommand)]
     pub command: Command,

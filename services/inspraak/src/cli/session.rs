@@ -101,9 +101,9 @@ impl Session {
     }
 
     /// Whether the access token is still good for a call that may take a
-    /// while (a minute of margin against clock skew and slow calls).
+    /// while (half a minute of margin against clock skew and slow calls).
     fn fresh(&self) -> bool {
-        self.access_expires_at - TimeDelta::seconds(60) > Utc::now()
+        self.access_expires_at - TimeDelta::seconds(30) > Utc::now()
     }
 }
 
