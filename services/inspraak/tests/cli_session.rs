@@ -204,4 +204,27 @@ fn contexts_name_platforms_and_flags_win_over_them() {
     );
     let out = platform.cli(&["health", "--context", "nowhere"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+
+    // TLS: a CA file that is not there is a usage error; a service that
+    // does not speak TLS is not ready, and the table says why.
+    let out = platform.cli(&["health", "--ca-file", "/nonexistent/ca.pem"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("CA file /nonexistent/ca.pem"),
+        "{}",
+        text(&out)
+    );
+    let plain = &platform
+        .urls
+        .iter()
+        .find(|(s, _)| s == "identity")
+        .unwrap()
+        .1;
+    let tls = plain.replace("http://", "https://");
+    let out = platform.cli(&["health", "--identity-url", &tls, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let health: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(health[0]["service"], "identity");
+    assert_eq!(health[0]["ready"], "down", "{health}");
+    assert_eq!(health[1]["ready"], "serving", "{health}");
 }

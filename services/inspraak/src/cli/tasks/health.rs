@@ -65,6 +65,8 @@ async fn check(context: &Context, service: Service) -> Health {
             health.ready = word;
         }
         if health.problem.is_some() {
+            // Not reachable for liveness is not ready either.
+            health.ready = "down".to_owned();
             break;
         }
     }
@@ -73,6 +75,11 @@ async fn check(context: &Context, service: Service) -> Health {
 }
 
 pub async fn run(context: &Context) -> Result<Outcome> {
+    // A bad URL or CA file is the operator's to fix, not a service that is
+    // down: say so before checking anything.
+    for service in Service::ALL {
+        context.channel(service)?;
+    }
     let checks = Service::ALL.map(|service| check(context, service));
     let [a, b, c, d] = checks;
     let results = tokio::join!(a, b, c, d);
