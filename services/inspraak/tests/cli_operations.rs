@@ -15,10 +15,12 @@ use serde_json::Value;
 use support::{Platform, stderr, text};
 
 const EVENT_ID: &str = "01890000-0000-7000-8000-0000000000aa";
+/// Dead letters planted: more than one replay batch (500) holds.
+const DEAD_LETTERS: usize = 1500;
 
-/// Leaves one dead letter in notifications' dead-letter queue, as a handler
-/// that gave up would: an event of a type notifications does not know, so
-/// that replaying it is handled (ignored) at once.
+/// Leaves dead letters in notifications' dead-letter queue, as a handler
+/// that gave up would: events of a type notifications does not know, so
+/// that replaying them is handled (ignored) at once.
 fn plant_dead_letter(data: &Path) {
     let url = format!("sqlite://{}?mode=rwc", data.join("bus.db").display());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -37,35 +39,40 @@ fn plant_dead_letter(data: &Path) {
             })
             .await
             .expect("declare");
-        let envelope = Envelope {
-            event_id: EVENT_ID.into(),
-            r#type: "testing.thing.happened.v1".into(),
-            producer: "testing".into(),
-            aggregate_type: "thing".into(),
-            aggregate_id: "42".into(),
-            aggregate_version: 3,
-            ..Envelope::default()
-        };
-        let mut headers = Default::default();
-        mark(
-            &mut headers,
-            &DeadLetterInfo {
-                queue: "notifications.notify".into(),
-                error: "the handler failed: recipient projection missing".into(),
-                attempts: 5,
-                at: chrono::Utc::now(),
-            },
-        );
-        broker
-            .publish_confirmed(&[Outgoing {
-                target: Target::Queue("notifications.dlq".into()),
-                routing_key: envelope.r#type.clone(),
-                message_id: EVENT_ID.into(),
-                headers,
-                body: envelope.encode_to_vec(),
-            }])
-            .await
-            .expect("publish");
+        // The one the test inspects first, then enough to need several
+        // replay batches.
+        let letters: Vec<Outgoing> = std::iter::once(EVENT_ID.to_owned())
+            .chain((1..DEAD_LETTERS).map(|i| format!("01890000-0000-7000-8001-{i:012}")))
+            .map(|event_id| {
+                let envelope = Envelope {
+                    event_id: event_id.clone(),
+                    r#type: "testing.thing.happened.v1".into(),
+                    producer: "testing".into(),
+                    aggregate_type: "thing".into(),
+                    aggregate_id: "42".into(),
+                    aggregate_version: 3,
+                    ..Envelope::default()
+                };
+                let mut headers = Default::default();
+                mark(
+                    &mut headers,
+                    &DeadLetterInfo {
+                        queue: "notifications.notify".into(),
+                        error: "the handler failed: recipient projection missing".into(),
+                        attempts: 5,
+                        at: chrono::Utc::now(),
+                    },
+                );
+                Outgoing {
+                    target: Target::Queue("notifications.dlq".into()),
+                    routing_key: envelope.r#type.clone(),
+                    message_id: event_id,
+                    headers,
+                    body: envelope.encode_to_vec(),
+                }
+            })
+            .collect();
+        broker.publish_confirmed(&letters).await.expect("publish");
     });
 }
 
@@ -123,14 +130,17 @@ fn dead_letters_are_listed_inspected_and_replayed_and_failed_mail_sent_again() {
 
     let listed = platform.json(&["dead-letters", "list"]);
     let letters = listed.as_array().unwrap();
-    assert_eq!(letters.len(), 1, "{listed}");
+    assert_eq!(letters.len(), 100, "at most --limit per service");
     assert_eq!(letters[0]["service"], "notifications");
     assert_eq!(letters[0]["event_id"], EVENT_ID);
     assert_eq!(letters[0]["event_type"], "testing.thing.happened.v1");
     assert_eq!(letters[0]["attempts"], 5);
-    let table = platform.ok(&["dead-letters", "list", "notifications"]);
+    let table = platform.ok(&["dead-letters", "list"]);
     assert!(table.contains("recipient projection missing"), "{table}");
-    assert!(table.contains("dead letters: notifications 1"), "{table}");
+    assert!(
+        table.contains("dead letters: projects 0, contributions 0, notifications 1500"),
+        "{table}"
+    );
 
     let inspected = platform.ok(&["dead-letters", "inspect", "notifications", EVENT_ID]);
     assert!(inspected.contains("thing 42 (version 3)"), "{inspected}");
@@ -156,17 +166,30 @@ fn dead_letters_are_listed_inspected_and_replayed_and_failed_mail_sent_again() {
     ]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
 
+    // One by its id...
+    let replayed = platform.json(&[
+        "dead-letters",
+        "replay",
+        "notifications",
+        "--event",
+        EVENT_ID,
+    ]);
+    assert_eq!(replayed["replayed"], serde_json::json!([EVENT_ID]));
+    // ...then all the others, in batches, with progress (plain lines at
+    // every tenth when stderr is not a terminal).
     let out = platform.cli(&["dead-letters", "replay", "notifications", "--all"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("replayed 1 dead letters of notifications"),
+        String::from_utf8_lossy(&out.stdout)
+            .contains("replayed 1499 dead letters of notifications"),
         "{}",
         text(&out)
     );
+    let progress = stderr(&out);
     assert!(
-        stderr(&out).contains("replaying notifications's dead letters: 1/1"),
-        "{}",
-        text(&out)
+        progress.contains("replaying notifications's dead letters: 500/1499")
+            && progress.contains("replaying notifications's dead letters: 1499/1499"),
+        "{progress}"
     );
     // Handled this time (an unknown event type is acknowledged): the queue
     // stays empty.

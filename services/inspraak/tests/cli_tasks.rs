@@ -19,7 +19,8 @@ fn titles(listing: &Value) -> Vec<String> {
 
 #[test]
 fn demo_seeds_a_city_the_listings_show_and_the_tasks_work_on_it() {
-    let platform = Platform::start();
+    // A core team of two at most: the demo's second admin fills it.
+    let platform = Platform::start_configured(|_| {}, &[("IDENTITY_CORE_TEAM_MAX", "2")]);
     platform.sign_in_admin();
 
     let out = platform.cli(&["demo"]);
@@ -116,8 +117,19 @@ fn demo_seeds_a_city_the_listings_show_and_the_tasks_work_on_it() {
     let archived = platform.json(&["departments", "archive", "Culture and events"]);
     assert_eq!(archived["archived"], true);
 
+    // The cap on the core team holds, and the refusal says so.
+    let out = platform.cli(&["users", "grant", "demo.bram@example.org", "admin"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    eprintln!("{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("inspraak: granting the role: refused"),
+        "{}",
+        text(&out)
+    );
+
     let core_team = platform.json(&["users", "core-team"]);
     assert_eq!(core_team["core_team"].as_array().unwrap().len(), 2);
+    assert_eq!(core_team["cap"], 2);
     assert_eq!(core_team["decision_makers"], 1);
     let proposals = platform.json(&["proposals", "list", "--state", "approved"]);
     assert_eq!(proposals.as_array().unwrap().len(), 2);
