@@ -194,6 +194,23 @@ pub fn config_path(args: &ConnectionArgs) -> Result<PathBuf> {
     Ok(base.join("inspraak").join("config.yaml"))
 }
 
+/// Context names become file names (the session's): letters, digits, `.`,
+/// `_` and `-` only.
+pub fn check_name(name: &str) -> Result<()> {
+    let fine = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if fine {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!(
+            "context name {name:?}: use letters, digits, '.', '_' and '-' only"
+        )))
+    }
+}
+
 /// A context resolved: every URL known, TLS decided.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -214,6 +231,7 @@ impl Context {
             .clone()
             .or_else(|| file.current.clone())
             .unwrap_or_else(|| "local".to_owned());
+        check_name(&name)?;
         let entry = match file.contexts.get(&name) {
             Some(entry) => entry.clone(),
             // `local` needs no entry: it is `inspraak all` on this host.
@@ -340,6 +358,11 @@ mod tests {
         assert_eq!(
             Context::resolve(&args).unwrap().url(Service::Identity),
             "http://127.0.0.1:50051"
+        );
+        args.context = Some("../escape".into());
+        assert_eq!(
+            Context::resolve(&args).unwrap_err().kind,
+            super::super::failure::Kind::Usage
         );
         args.context = Some("nowhere".into());
         assert_eq!(

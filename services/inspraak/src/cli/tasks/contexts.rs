@@ -87,6 +87,7 @@ pub fn run(command: ContextCommand, args: &ConnectionArgs) -> Result<Outcome> {
             Ok(Outcome::record(fields, value))
         }
         ContextCommand::Set { name } => {
+            crate::cli::context::check_name(&name)?;
             let entry = file.contexts.entry(name.clone()).or_default();
             let given = ContextEntry {
                 identity: args.identity_url.clone(),
