@@ -14,10 +14,66 @@ pub const ADMIN: &str = "it-team@city.example";
 pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
 
 pub struct Platform {
-    child: Child,
+    children: Vec<Child>,
     pub dir: PathBuf,
     pub urls: Vec<(String, String)>,
     pub setup_code: String,
+    /// Runs after the processes stopped (broker objects, databases).
+    cleanup: Option<Box<dyn FnOnce()>>,
+}
+
+/// A process whose stdout (`false`) and stderr (`true`) lines arrive on the
+/// receiver.
+pub fn spawn_logged(mut command: Command) -> (Child, mpsc::Receiver<(bool, String)>) {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start inspraak");
+    let (tx, rx) = mpsc::channel::<(bool, String)>();
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    for (is_err, stream) in [
+        (false, Box::new(stdout) as Box<dyn std::io::Read + Send>),
+        (true, Box::new(stderr)),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send((is_err, line));
+            }
+        });
+    }
+    (child, rx)
+}
+
+/// Waits for lines until `found` has seen what it needs (it returns true).
+pub fn watch(
+    rx: &mpsc::Receiver<(bool, String)>,
+    what: &str,
+    mut found: impl FnMut(bool, &str) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (is_err, line) = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("{what} within 30 s"));
+        if found(is_err, &line) {
+            return;
+        }
+    }
+}
+
+/// Keeps draining a process's output so it never blocks on a full pipe.
+pub fn drain(rx: mpsc::Receiver<(bool, String)>) {
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+}
+
+/// The setup code identity prints for the first admin, if `line` has it.
+pub fn setup_code(line: &str) -> Option<String> {
+    line.split_once("one-time password setup code: ")
+        .map(|(_, code)| code.trim().to_owned())
 }
 
 impl Platform {
@@ -29,7 +85,7 @@ impl Platform {
 
     /// As [`Platform::start_with`], with more of the platform's variables.
     pub fn start_configured(prepare: impl FnOnce(&Path), env: &[(&str, &str)]) -> Self {
-        let dir = std::env::temp_dir().join(inspraak_kit::testing::unique("inspraak-cli-"));
+        let dir = temp_dir();
         std::fs::create_dir_all(dir.join("data")).expect("temp dir");
         prepare(&dir.join("data"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_inspraak"));
@@ -40,62 +96,53 @@ impl Platform {
             .env("RUST_LOG", "info")
             .env("BOOTSTRAP_ADMIN_EMAIL", ADMIN)
             .env("NOTIFICATIONS_UNSUBSCRIBE_ADDR", "127.0.0.1:0")
-            .env_remove("IDENTITY_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env_remove("IDENTITY_URL");
         for service in SERVICES {
             let upper = service.to_uppercase();
             command.env(format!("{upper}_GRPC_ADDR"), "127.0.0.1:0");
             command.env(format!("{upper}_ADMIN_ADDR"), "off");
         }
         command.envs(env.iter().copied());
-        let mut child = command.spawn().expect("start inspraak all");
-        let (tx, rx) = mpsc::channel::<(bool, String)>();
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        for (is_err, stream) in [
-            (false, Box::new(stdout) as Box<dyn std::io::Read + Send>),
-            (true, Box::new(stderr)),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send((is_err, line));
-                }
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let (child, rx) = spawn_logged(command);
         let mut urls = Vec::new();
-        let mut setup_code = String::new();
-        while urls.len() < SERVICES.len() || setup_code.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let (is_err, line) = rx
-                .recv_timeout(left)
-                .expect("the platform listens and prints the setup code within 30 s");
-            if is_err {
-                if let Some((_, code)) = line.split_once("one-time password setup code: ") {
-                    setup_code = code.trim().to_owned();
+        let mut code = String::new();
+        watch(
+            &rx,
+            "the platform listens and prints the setup code",
+            |is_err, line| {
+                if is_err {
+                    if let Some(found) = setup_code(line) {
+                        code = found;
+                    }
+                } else if let Ok(entry) = serde_json::from_str::<serde_json::Value>(line)
+                    && entry["message"] == "listening"
+                {
+                    urls.push((
+                        entry["service"].as_str().expect("service").to_owned(),
+                        format!("http://{}", entry["addr"].as_str().expect("addr")),
+                    ));
                 }
-                continue;
-            }
-            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if entry["message"] == "listening" {
-                urls.push((
-                    entry["service"].as_str().expect("service").to_owned(),
-                    format!("http://{}", entry["addr"].as_str().expect("addr")),
-                ));
-            }
-        }
-        // Keep draining the output so the platform never blocks on a full pipe.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
+                urls.len() == SERVICES.len() && !code.is_empty()
+            },
+        );
+        drain(rx);
+        Self::from_parts(vec![child], dir, urls, code, None)
+    }
+
+    /// A platform of processes started by the caller.
+    pub fn from_parts(
+        children: Vec<Child>,
+        dir: PathBuf,
+        urls: Vec<(String, String)>,
+        setup_code: String,
+        cleanup: Option<Box<dyn FnOnce()>>,
+    ) -> Self {
         let platform = Self {
-            child,
+            children,
             dir,
             urls,
             setup_code,
+            cleanup,
         };
         platform.wait_until_ready();
         platform
@@ -210,10 +257,19 @@ impl Platform {
 
 impl Drop for Platform {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(cleanup) = self.cleanup.take() {
+            cleanup();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+pub fn temp_dir() -> PathBuf {
+    std::env::temp_dir().join(inspraak_kit::testing::unique("inspraak-cli-"))
 }
 
 /// Both streams, for assertion messages.
