@@ -204,6 +204,11 @@ fn contexts_name_platforms_and_flags_win_over_them() {
     );
     let out = platform.cli(&["health", "--context", "nowhere"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    platform.ok(&["context", "use", "local"]);
+    platform.ok(&["context", "delete", "staging"]);
+    let listed = platform.json(&["context", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["current"], true);
 
     // TLS: a CA file that is not there is a usage error; a service that
     // does not speak TLS is not ready, and the table says why.

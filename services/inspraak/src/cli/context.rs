@@ -211,6 +211,14 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// Sessions live beside the config file, one per context.
+pub fn session_path(config_path: &Path, context: &str) -> PathBuf {
+    let dir = config_path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    dir.join("sessions").join(format!("{context}.json"))
+}
+
 /// A context resolved: every URL known, TLS decided.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -273,11 +281,7 @@ impl Context {
 
     /// Where this context's session is kept.
     pub fn session_path(&self) -> PathBuf {
-        let dir = self
-            .config_path
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        dir.join("sessions").join(format!("{}.json", self.name))
+        session_path(&self.config_path, &self.name)
     }
 
     /// A channel to `service`; it connects on first use, so a service that

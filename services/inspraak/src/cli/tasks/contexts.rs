@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::cli::context::{
-    ConfigFile, ConnectionArgs, Context, ContextEntry, Service, config_path,
+    ConfigFile, ConnectionArgs, Context, ContextEntry, Service, config_path, session_path,
 };
 use crate::cli::failure::{Failure, Result};
 use crate::cli::output::Outcome;
@@ -30,7 +30,8 @@ Example:
     /// Make a context the current one
     #[command(after_help = "Example:\n  inspraak context use production")]
     Use { name: String },
-    /// Remove a context (and its session)
+    /// Remove a context and forget its session (`inspraak logout` first
+    /// revokes it)
     #[command(after_help = "Example:\n  inspraak context delete staging")]
     Delete { name: String },
 }
@@ -137,15 +138,7 @@ pub fn run(command: ContextCommand, args: &ConnectionArgs) -> Result<Outcome> {
                 file.current = None;
             }
             file.save(&path)?;
-            let context = Context::resolve(&ConnectionArgs {
-                context: Some("local".to_owned()),
-                config: Some(path.clone()),
-                ..ConnectionArgs::default()
-            })?;
-            let session = context
-                .session_path()
-                .with_file_name(format!("{name}.json"));
-            let _ = std::fs::remove_file(session);
+            let _ = std::fs::remove_file(session_path(&path, &name));
             Ok(Outcome::text(
                 format!("context {name} removed"),
                 json!({"name": name, "removed": true}),
