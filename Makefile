@@ -23,6 +23,10 @@ help:
 	@echo "make bench  - the load generator's scenarios against real PostgreSQL (release build)"
 
 run:
+	@echo "Starting the platform. From another terminal, with target/release/inspraak:"
+	@echo "  inspraak health                        every service ready?"
+	@echo "  inspraak login --email <admin>         (first admin: BOOTSTRAP_ADMIN_EMAIL=<admin> make run)"
+	@echo "  inspraak demo                          seed a small city to look around in"
 	$(CARGO) run --release -p inspraak -- all
 
 build:

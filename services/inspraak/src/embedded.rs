@@ -127,7 +127,19 @@ pub async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let code = serve_all(identity, projects, contributions, notifications).await;
+    // Where the other services fetch identity's signing keys: wherever
+    // identity really listens (its address may be moved, or be port 0),
+    // unless the operator named an identity explicitly.
+    let follow_identity = |service: &str| {
+        !env.is_set("IDENTITY_URL")
+            && !env.is_set(&format!("{}_IDENTITY_URL", service.to_uppercase()))
+    };
+    let follows = [
+        follow_identity(ProjectsService::NAME),
+        follow_identity(ContributionsService::NAME),
+        follow_identity(NotificationsService::NAME),
+    ];
+    let code = serve_all(identity, projects, contributions, notifications, follows).await;
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     code
 }
@@ -137,6 +149,7 @@ async fn serve_all(
     projects: (ProjectsService, ServiceConfig),
     contributions: (ContributionsService, ServiceConfig),
     notifications: (NotificationsService, ServiceConfig),
+    follow_identity: [bool; 3],
 ) -> ExitCode {
     let shutdown = CancellationToken::new();
     if let Err(error) = inspraak_kit::shutdown::cancel_on_signal(shutdown.clone()) {
@@ -156,9 +169,25 @@ async fn serve_all(
         inspraak_bus::BrokerUrl::Amqp(_) => None,
     };
     let clock = Clock::system();
+    let (mut projects, mut contributions, mut notifications) =
+        (projects, contributions, notifications);
     let started = async {
+        let identity = start(identity, &clock, &shutdown, &shared).await?;
+        let mut at = identity.addr;
+        if at.ip().is_unspecified() {
+            at.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let url = format!("http://{at}");
+        for (config, follow) in [&mut projects.1, &mut contributions.1, &mut notifications.1]
+            .into_iter()
+            .zip(follow_identity)
+        {
+            if follow {
+                config.auth.identity_url = Some(url.clone());
+            }
+        }
         Ok::<_, inspraak_host::HostError>([
-            start(identity, &clock, &shutdown, &shared).await?,
+            identity,
             start(projects, &clock, &shutdown, &shared).await?,
             start(contributions, &clock, &shutdown, &shared).await?,
             start(notifications, &clock, &shutdown, &shared).await?,
@@ -182,6 +211,9 @@ async fn serve_all(
             .unwrap_or_default();
         tracing::info!(service = name, addr = %service.addr, admin = %admin, "listening");
     }
+    tracing::info!(
+        "platform started; in another terminal: `inspraak health`, `inspraak login --email <admin>`, then `inspraak demo` seeds a small city (see the README's Operations section)"
+    );
     let mut code = ExitCode::SUCCESS;
     for service in running {
         match service.stopped.await {

@@ -7,72 +7,52 @@
 //!   (one container per service in production).
 //! - `inspraak migrate <service>`: applies that service's migrations and exits
 //!   (the Helm chart runs it as a pre-install/pre-upgrade hook).
+//! - every other subcommand operates a running platform through its public
+//!   gRPC APIs (see [`cli`]).
 
 mod bootstrap;
+mod cli;
 mod embedded;
 
 use bootstrap::bootstrap_admin;
 
 use std::process::ExitCode;
 
+use clap::Parser;
+use cli::context::Service;
+use cli::{Cli, Command, IdentityCommand};
 use inspraak_contributions::ContributionsService;
 use inspraak_host::{Defaults, ServiceApp, run_from_env};
 use inspraak_identity::IdentityService;
 use inspraak_notifications::NotificationsService;
 use inspraak_projects::ProjectsService;
 
-const USAGE: &str = "\
-usage: inspraak <command>
-
-commands:
-  all                  run the whole platform in this process (SQLite files and
-                       the embedded broker under INSPRAAK_DATA_DIR, default ./data)
-  serve <service>      run one service, configured from the environment
-  migrate <service>    apply one service's migrations to DATABASE_URL and exit
-  identity bootstrap-admin --email <address>
-                       on a platform without an admin, make <address> the first
-                       platform admin and print a one-time password setup code
-  help                 show this text
-
-services: identity, projects, contributions, notifications
-";
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        ["all"] => embedded::run().await,
-        ["serve", service] => match *service {
-            "identity" => run_from_env::<IdentityService>(Defaults::default()).await,
-            "projects" => run_from_env::<ProjectsService>(Defaults::default()).await,
-            "contributions" => run_from_env::<ContributionsService>(Defaults::default()).await,
-            "notifications" => run_from_env::<NotificationsService>(Defaults::default()).await,
-            other => unknown_service(other),
+    let cli = Cli::parse();
+    match cli.command {
+        Command::All => embedded::run().await,
+        Command::Serve { service } => match service {
+            Service::Identity => run_from_env::<IdentityService>(Defaults::default()).await,
+            Service::Projects => run_from_env::<ProjectsService>(Defaults::default()).await,
+            Service::Contributions => {
+                run_from_env::<ContributionsService>(Defaults::default()).await
+            }
+            Service::Notifications => {
+                run_from_env::<NotificationsService>(Defaults::default()).await
+            }
         },
-        ["migrate", service] => match *service {
-            "identity" => migrate::<IdentityService>().await,
-            "projects" => migrate::<ProjectsService>().await,
-            "contributions" => migrate::<ContributionsService>().await,
-            "notifications" => migrate::<NotificationsService>().await,
-            other => unknown_service(other),
+        Command::Migrate { service } => match service {
+            Service::Identity => migrate::<IdentityService>().await,
+            Service::Projects => migrate::<ProjectsService>().await,
+            Service::Contributions => migrate::<ContributionsService>().await,
+            Service::Notifications => migrate::<NotificationsService>().await,
         },
-        ["identity", "bootstrap-admin", "--email", email] => bootstrap_admin(email).await,
-        ["help" | "--help" | "-h"] => {
-            print!("{USAGE}");
-            ExitCode::SUCCESS
+        Command::Identity(IdentityCommand::BootstrapAdmin { email }) => {
+            bootstrap_admin(&email).await
         }
-        _ => {
-            eprint!("{USAGE}");
-            ExitCode::from(2)
-        }
+        _ => cli::run(cli).await,
     }
-}
-
-fn unknown_service(name: &str) -> ExitCode {
-    eprintln!("inspraak: unknown service {name:?}\n");
-    eprint!("{USAGE}");
-    ExitCode::from(2)
 }
 
 /// Applies `A`'s migrations to the database in `DATABASE_URL` (or

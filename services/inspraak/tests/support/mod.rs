@@ -1,0 +1,287 @@
+//! Running `inspraak all` on a fresh data directory and the `inspraak`
+//! command line against it, as an operator would.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const SERVICES: [&str; 4] = ["identity", "projects", "contributions", "notifications"];
+pub const ADMIN: &str = "it-team@city.example";
+pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
+
+pub struct Platform {
+    children: Vec<Child>,
+    pub dir: PathBuf,
+    pub urls: Vec<(String, String)>,
+    pub setup_code: String,
+    /// Runs after the processes stopped (broker objects, databases).
+    cleanup: Option<Box<dyn FnOnce()>>,
+}
+
+/// A process whose stdout (`false`) and stderr (`true`) lines arrive on the
+/// receiver.
+pub fn spawn_logged(mut command: Command) -> (Child, mpsc::Receiver<(bool, String)>) {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start inspraak");
+    let (tx, rx) = mpsc::channel::<(bool, String)>();
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    for (is_err, stream) in [
+        (false, Box::new(stdout) as Box<dyn std::io::Read + Send>),
+        (true, Box::new(stderr)),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send((is_err, line));
+            }
+        });
+    }
+    (child, rx)
+}
+
+/// Waits for lines until `found` has seen what it needs (it returns true).
+pub fn watch(
+    rx: &mpsc::Receiver<(bool, String)>,
+    what: &str,
+    mut found: impl FnMut(bool, &str) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (is_err, line) = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("{what} within 30 s"));
+        if found(is_err, &line) {
+            return;
+        }
+    }
+}
+
+/// Keeps draining a process's output so it never blocks on a full pipe.
+pub fn drain(rx: mpsc::Receiver<(bool, String)>) {
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+}
+
+/// The setup code identity prints for the first admin, if `line` has it.
+pub fn setup_code(line: &str) -> Option<String> {
+    line.split_once("one-time password setup code: ")
+        .map(|(_, code)| code.trim().to_owned())
+}
+
+impl Platform {
+    /// `inspraak all` on port 0 everywhere, with a first admin to set up;
+    /// `prepare` runs on the data directory before the platform starts.
+    pub fn start_with(prepare: impl FnOnce(&Path)) -> Self {
+        Self::start_configured(prepare, &[])
+    }
+
+    /// As [`Platform::start_with`], with more of the platform's variables.
+    pub fn start_configured(prepare: impl FnOnce(&Path), env: &[(&str, &str)]) -> Self {
+        let dir = temp_dir();
+        std::fs::create_dir_all(dir.join("data")).expect("temp dir");
+        prepare(&dir.join("data"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_inspraak"));
+        command
+            .arg("all")
+            .env("INSPRAAK_DATA_DIR", dir.join("data"))
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env("BOOTSTRAP_ADMIN_EMAIL", ADMIN)
+            .env("NOTIFICATIONS_UNSUBSCRIBE_ADDR", "127.0.0.1:0")
+            .env_remove("IDENTITY_URL");
+        for service in SERVICES {
+            let upper = service.to_uppercase();
+            command.env(format!("{upper}_GRPC_ADDR"), "127.0.0.1:0");
+            command.env(format!("{upper}_ADMIN_ADDR"), "off");
+        }
+        command.envs(env.iter().copied());
+        let (child, rx) = spawn_logged(command);
+        let mut urls = Vec::new();
+        let mut code = String::new();
+        watch(
+            &rx,
+            "the platform listens and prints the setup code",
+            |is_err, line| {
+                if is_err {
+                    if let Some(found) = setup_code(line) {
+                        code = found;
+                    }
+                } else if let Ok(entry) = serde_json::from_str::<serde_json::Value>(line)
+                    && entry["message"] == "listening"
+                {
+                    urls.push((
+                        entry["service"].as_str().expect("service").to_owned(),
+                        format!("http://{}", entry["addr"].as_str().expect("addr")),
+                    ));
+                }
+                urls.len() == SERVICES.len() && !code.is_empty()
+            },
+        );
+        drain(rx);
+        Self::from_parts(vec![child], dir, urls, code, None)
+    }
+
+    /// A platform of processes started by the caller.
+    pub fn from_parts(
+        children: Vec<Child>,
+        dir: PathBuf,
+        urls: Vec<(String, String)>,
+        setup_code: String,
+        cleanup: Option<Box<dyn FnOnce()>>,
+    ) -> Self {
+        let platform = Self {
+            children,
+            dir,
+            urls,
+            setup_code,
+            cleanup,
+        };
+        platform.wait_until_ready();
+        platform
+    }
+
+    pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = self.cli(&["health"]);
+            if out.status.success() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never ready:\n{}", text(&out));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("home").join("config.yaml")
+    }
+
+    pub fn session_file(&self) -> PathBuf {
+        self.dir.join("home").join("sessions").join("local.json")
+    }
+
+    /// The command line as an operator runs it, pointed at this platform.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_inspraak"));
+        command
+            .args(args)
+            .env("INSPRAAK_CONFIG", self.config())
+            .env_remove("INSPRAAK_CONTEXT")
+            .env_remove("INSPRAAK_CLIENT_SECRET")
+            .stdin(Stdio::null());
+        for (service, url) in &self.urls {
+            command.env(format!("INSPRAAK_{}_URL", service.to_uppercase()), url);
+        }
+        command
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run inspraak")
+    }
+
+    /// Runs the command line with `input` on standard input.
+    pub fn cli_with_input(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run inspraak");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("inspraak finishes")
+    }
+
+    /// Runs and insists on success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "inspraak {args:?} failed:\n{}",
+            text(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs with `-o json` and parses what it printed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let stdout = self.ok(&all);
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("inspraak {args:?} printed no JSON ({e}):\n{stdout}"))
+    }
+
+    /// Sets the first admin's password with the setup code and signs in.
+    pub fn sign_in_admin(&self) {
+        let out = self.cli_with_input(
+            &[
+                "set-password",
+                "--email",
+                ADMIN,
+                "--code",
+                &self.setup_code,
+                "--password-stdin",
+            ],
+            &format!("{ADMIN_PASSWORD}\n"),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        self.sign_in(ADMIN, ADMIN_PASSWORD);
+    }
+
+    pub fn sign_in(&self, email: &str, password: &str) {
+        let out = self.cli_with_input(
+            &["login", "--email", email, "--password-stdin"],
+            &format!("{password}\n"),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(cleanup) = self.cleanup.take() {
+            cleanup();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn temp_dir() -> PathBuf {
+    std::env::temp_dir().join(inspraak_kit::testing::unique("inspraak-cli-"))
+}
+
+/// Both streams, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
