@@ -321,7 +321,7 @@ mod tests {
     async fn a_closed_loop_counts_failures_by_reason() {
         let operation = operation(|seq, _| async move {
             tokio::time::sleep(Duration::from_millis(1)).await;
-            if seq % 4 == 0 {
+            if seq.is_multiple_of(4) {
                 Err("Unavailable".to_owned())
             } else {
                 Ok(())

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! inspraak-loadgen [GROUP...] [--runs N] [--duration S] [--warmup S]
-//!     [--concurrency N] [--inputs N] [--open-rate R] [--open-duration S]
+//!     [--concurrency N] [--inputs N] [--open-rate R] [--open-duration S] [--open-runs N]
 //!     [--pipeline-events N] [--pipeline-rate R] [--pipeline-duration S]
 //!     [--log-statements]
 //! GROUP: read, writes, pipeline, login, listing, all (the default)
@@ -33,7 +33,7 @@ const GROUPS: [&str; 5] = ["read", "writes", "pipeline", "login", "listing"];
 
 const USAGE: &str = "usage: inspraak-loadgen [read|writes|pipeline|login|listing|all]... \
 [--runs N] [--duration S] [--warmup S] [--concurrency N] [--inputs N] \
-[--open-rate R] [--open-duration S] [--pipeline-events N] [--pipeline-rate R] \
+[--open-rate R] [--open-duration S] [--open-runs N] [--pipeline-events N] [--pipeline-rate R] \
 [--pipeline-duration S] [--log-statements]";
 
 /// The value of `--name`, parsed, or `default`.
@@ -90,6 +90,7 @@ fn parse(args: &[String]) -> Result<(Vec<&'static str>, Options), String> {
         inputs: flag(args, "--inputs", 1_000_000)?,
         open_rate: flag(args, "--open-rate", 1000.0)?,
         open_duration: seconds(args, "--open-duration", 60.0)?,
+        open_runs: flag(args, "--open-runs", 1)?,
         pipeline_events: flag(args, "--pipeline-events", 20_000)?,
         pipeline_rate: flag(args, "--pipeline-rate", 500.0)?,
         pipeline_duration: seconds(args, "--pipeline-duration", 20.0)?,
@@ -134,6 +135,7 @@ async fn session(groups: &[&str], options: &Options) -> Result<(), String> {
             "inputs": options.inputs,
             "open_rate": options.open_rate,
             "open_duration_s": options.open_duration.as_secs_f64(),
+            "open_runs": options.open_runs,
             "pipeline_events": options.pipeline_events,
             "pipeline_rate": options.pipeline_rate,
             "pipeline_duration_s": options.pipeline_duration.as_secs_f64(),

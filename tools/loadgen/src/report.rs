@@ -38,7 +38,6 @@ impl Latencies {
         let _ = self.0.add(&other.0);
     }
 
-    #[cfg(test)]
     pub fn count(&self) -> u64 {
         self.0.len()
     }

@@ -79,3 +79,27 @@ pub fn database_name(database: &inspraak_kit::testing::TestDatabase) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// Deletes the queue in which the test support captures every event, so
+/// that on RabbitMQ the services' events reach only the queues a
+/// deployment has (a capture queue bound to `#` would double the broker's
+/// work per event).
+pub async fn stop_capturing(shared: &inspraak_host::testing::Shared) -> Result<(), String> {
+    let url = inspraak_kit::testing::amqp_url();
+    let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+        .await
+        .map_err(|e| format!("connecting to RabbitMQ at {url}: {e}"))?;
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(|e| format!("a channel on RabbitMQ: {e}"))?;
+    channel
+        .queue_delete(
+            shared.capture_queue().into(),
+            lapin::options::QueueDeleteOptions::default(),
+        )
+        .await
+        .map_err(|e| format!("deleting {}: {e}", shared.capture_queue()))?;
+    let _ = connection.close(200, "done".into()).await;
+    Ok(())
+}

@@ -46,27 +46,38 @@ fn rows(phase: Uuid) -> [Uuid; 2] {
     [Uuid::nil(), phase]
 }
 
-/// counters::add_to_row: the row made at zero, then one relative update.
+/// counters::add_to_row: one upsert, the row made with the delta or the
+/// delta added relatively.
 async fn add_to_row(
     txn: &DatabaseTransaction,
     project: Uuid,
     row: Uuid,
     column: &str,
 ) -> Result<(), DbErr> {
-    exec(
-        txn,
-        "INSERT INTO statistics (project_id, phase_id, input_count, participant_count, comment_count, \
-         reaction_count, vote_count, answered_count, overdue_count) VALUES ($1, $2, 0, 0, 0, 0, 0, 0, 0) \
-         ON CONFLICT (project_id, phase_id) DO NOTHING",
-        vec![project.into(), row.into()],
-    )
-    .await?;
+    let mut counts = [0i64; 7];
+    let columns = [
+        "input_count",
+        "participant_count",
+        "comment_count",
+        "reaction_count",
+        "vote_count",
+        "answered_count",
+        "overdue_count",
+    ];
+    if let Some(i) = columns.iter().position(|c| *c == column) {
+        counts[i] = 1;
+    }
+    let mut values: Vec<Value> = vec![project.into(), row.into()];
+    values.extend(counts.iter().map(|&n| Value::from(n)));
+    values.push(1i64.into());
     exec(
         txn,
         &format!(
-            "UPDATE statistics SET {column} = {column} + $1 WHERE project_id = $2 AND phase_id = $3"
+            "INSERT INTO statistics (project_id, phase_id, input_count, participant_count, comment_count, \
+             reaction_count, vote_count, answered_count, overdue_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (project_id, phase_id) DO UPDATE SET {column} = statistics.{column} + $10"
         ),
-        vec![1i64.into(), project.into(), row.into()],
+        values,
     )
     .await?;
     Ok(())
@@ -145,20 +156,14 @@ async fn react(db: &DatabaseConnection, input: Uuid, user: &str) -> Result<(), D
             add_to_row(&txn, project, row, "participant_count").await?;
         }
     }
-    // changed(): the statistics, then the input's count and rank.
+    // changed(): the statistics, the input's count and rank, the burst.
     for row in rows(phase) {
         add_to_row(&txn, project, row, "reaction_count").await?;
     }
-    exec(
-        &txn,
-        "UPDATE inputs SET reactions_up = reactions_up + $1 WHERE id = $2",
-        vec![1i64.into(), input.into()],
-    )
-    .await?;
     let counted = one(
         &txn,
-        "SELECT * FROM inputs WHERE id = $1 LIMIT 1",
-        vec![input.into()],
+        "UPDATE inputs SET reactions_up = reactions_up + $1 WHERE id = $2 RETURNING *",
+        vec![1i64.into(), input.into()],
     )
     .await?
     .ok_or_else(|| DbErr::RecordNotFound("input".to_owned()))?;

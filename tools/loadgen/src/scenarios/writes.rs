@@ -20,7 +20,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tonic::transport::Channel;
 
 use crate::drive::{Operation, operation, status};
-use crate::servers::{ServerRuntime, connect, database_name};
+use crate::servers::{ServerRuntime, connect, database_name, stop_capturing};
 
 /// The queues contributions declares (under the test prefix).
 pub const CONTRIBUTIONS_QUEUES: [&str; 3] = [
@@ -126,6 +126,7 @@ impl WriteSetup {
                 Ok::<_, String>((server, database, shared))
             })
             .await??;
+        stop_capturing(&shared).await?;
         let (project, phase) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
         seed(&server.running.context.db, project, phase, 1, INPUTS).await?;
         let now = shared.clock.now();
