@@ -187,6 +187,9 @@ pub async fn writes(
             &service_cpu,
         )
         .await;
+        if run > options.open_runs {
+            continue;
+        }
         let timing = Timing {
             warmup: Duration::ZERO,
             duration: options.open_duration,
