@@ -6,7 +6,9 @@
 use chrono::{DateTime, Utc};
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+};
 use uuid::Uuid;
 
 use crate::error::Result;
@@ -95,8 +97,11 @@ pub async fn participant<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Adds `delta` to `stat` of one statistics row, made at zero first: one
-/// relative update, so concurrent writers add up.
+/// Adds `delta` to `stat` of one statistics row: one upsert that makes the
+/// row with `delta` or adds `delta` to it relatively, so concurrent writers
+/// add up. One statement, not an insert and an update: the row is hot (every
+/// reaction in a project counts in it) and its lock is held from this
+/// statement to the commit.
 async fn add_to_row<C: ConnectionTrait>(
     db: &C,
     project: Uuid,
@@ -104,7 +109,7 @@ async fn add_to_row<C: ConnectionTrait>(
     stat: Stat,
     delta: i64,
 ) -> Result<()> {
-    statistics::Entity::insert(statistics::ActiveModel {
+    let mut fresh = statistics::ActiveModel {
         project_id: Set(project),
         phase_id: Set(row),
         input_count: Set(0),
@@ -114,19 +119,18 @@ async fn add_to_row<C: ConnectionTrait>(
         vote_count: Set(0),
         answered_count: Set(0),
         overdue_count: Set(0),
-    })
-    .on_conflict(
-        OnConflict::columns([statistics::Column::ProjectId, statistics::Column::PhaseId])
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    statistics::Entity::update_many()
-        .col_expr(stat.column(), Expr::col(stat.column()).add(delta))
-        .filter(statistics::Column::ProjectId.eq(project))
-        .filter(statistics::Column::PhaseId.eq(row))
-        .exec(db)
+    };
+    fresh.set(stat.column(), delta.into());
+    statistics::Entity::insert(fresh)
+        .on_conflict(
+            OnConflict::columns([statistics::Column::ProjectId, statistics::Column::PhaseId])
+                .value(
+                    stat.column(),
+                    Expr::col((statistics::Entity, stat.column())).add(delta),
+                )
+                .to_owned(),
+        )
+        .exec_without_returning(db)
         .await?;
     Ok(())
 }
@@ -143,11 +147,12 @@ pub async fn status<C: ConnectionTrait>(
     for row in rows(phase) {
         for (status, delta) in [(from, -1i64), (to, 1)] {
             let Some(status) = status else { continue };
+            // One upsert: made with `delta`, or `delta` added relatively.
             status_counts::Entity::insert(status_counts::ActiveModel {
                 project_id: Set(project),
                 phase_id: Set(row),
                 status: Set(status.to_owned()),
-                count: Set(0),
+                count: Set(delta),
             })
             .on_conflict(
                 OnConflict::columns([
@@ -155,21 +160,14 @@ pub async fn status<C: ConnectionTrait>(
                     status_counts::Column::PhaseId,
                     status_counts::Column::Status,
                 ])
-                .do_nothing()
+                .value(
+                    status_counts::Column::Count,
+                    Expr::col((status_counts::Entity, status_counts::Column::Count)).add(delta),
+                )
                 .to_owned(),
             )
             .exec_without_returning(db)
             .await?;
-            status_counts::Entity::update_many()
-                .col_expr(
-                    status_counts::Column::Count,
-                    Expr::col(status_counts::Column::Count).add(delta),
-                )
-                .filter(status_counts::Column::ProjectId.eq(project))
-                .filter(status_counts::Column::PhaseId.eq(row))
-                .filter(status_counts::Column::Status.eq(status))
-                .exec(db)
-                .await?;
         }
     }
     Ok(())
@@ -186,11 +184,12 @@ pub async fn answer_time<C: ConnectionTrait>(
     let hours = (Ord::max(seconds, 0) + 3599) / 3600;
     let hours = Ord::max(hours, 1);
     for row in rows(phase) {
+        // One upsert: made at one, or one added relatively.
         answer_times::Entity::insert(answer_times::ActiveModel {
             project_id: Set(project),
             phase_id: Set(row),
             hours: Set(hours),
-            count: Set(0),
+            count: Set(1),
         })
         .on_conflict(
             OnConflict::columns([
@@ -198,21 +197,14 @@ pub async fn answer_time<C: ConnectionTrait>(
                 answer_times::Column::PhaseId,
                 answer_times::Column::Hours,
             ])
-            .do_nothing()
+            .value(
+                answer_times::Column::Count,
+                Expr::col((answer_times::Entity, answer_times::Column::Count)).add(1),
+            )
             .to_owned(),
         )
         .exec_without_returning(db)
         .await?;
-        answer_times::Entity::update_many()
-            .col_expr(
-                answer_times::Column::Count,
-                Expr::col(answer_times::Column::Count).add(1),
-            )
-            .filter(answer_times::Column::ProjectId.eq(project))
-            .filter(answer_times::Column::PhaseId.eq(row))
-            .filter(answer_times::Column::Hours.eq(hours))
-            .exec(db)
-            .await?;
     }
     Ok(())
 }
@@ -256,12 +248,18 @@ pub async fn add_to_input<C: ConnectionTrait>(
     count: InputCount,
     delta: i64,
 ) -> Result<Option<inputs::Model>> {
-    inputs::Entity::update_many()
+    let update = inputs::Entity::update_many()
         .col_expr(count.column(), Expr::col(count.column()).add(delta))
-        .filter(inputs::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    let Some(input) = inputs::Entity::find_by_id(id).one(db).await? else {
+        .filter(inputs::Column::Id.eq(id));
+    // The row as updated, in the same statement where the database returns
+    // it (PostgreSQL): one round trip less while the row is locked.
+    let input = if db.support_returning() {
+        update.exec_with_returning(db).await?.into_iter().next()
+    } else {
+        update.exec(db).await?;
+        inputs::Entity::find_by_id(id).one(db).await?
+    };
+    let Some(input) = input else {
         return Ok(None);
     };
     if count.ranks() {

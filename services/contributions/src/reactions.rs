@@ -160,7 +160,10 @@ async fn changed(
     }
     // The burst's first change stays its start; the no-op update takes the
     // row's lock, so a coalescer claiming the burst meanwhile waits for this
-    // transaction and then reads its counts.
+    // transaction and then reads its counts. (Taken last: a reaction by a
+    // person new to the project holds the statistics' rows already, so
+    // taking the burst's row before them would invert the order between
+    // reactions on the same input.)
     reaction_bursts::Entity::insert(reaction_bursts::ActiveModel {
         input_id: Set(current.id),
         project_id: Set(current.project_id),
@@ -174,6 +177,24 @@ async fn changed(
     .exec_without_returning(txn)
     .await?;
     Ok(current)
+}
+
+/// Commits a reaction's change. Reactions are announced by the coalescer,
+/// so a reaction's own transaction writes an event only when it changes the
+/// input's status (reaching its support threshold): the relay is woken
+/// then, and not for an empty outbox after every reaction.
+async fn commit(
+    state: &State,
+    txn: DatabaseTransaction,
+    status_before: &str,
+    input: &inputs::Model,
+) -> Result<()> {
+    if input.status != status_before {
+        state.outbox.commit(txn).await?;
+    } else {
+        txn.commit().await?;
+    }
+    Ok(())
 }
 
 pub async fn react(
@@ -192,6 +213,7 @@ pub async fn react(
         ));
     }
     let me = caller.principal()?.subject.clone();
+    let status_before = input.status.clone();
     let inserted = reactions::Entity::insert(reactions::ActiveModel {
         input_id: Set(id),
         user_id: Set(me.clone()),
@@ -237,7 +259,7 @@ pub async fn react(
         )
         .await?
     };
-    state.outbox.commit(txn).await?;
+    commit(state, txn, &status_before, &input).await?;
     Ok(summary(&input, Some(direction)))
 }
 
@@ -261,8 +283,9 @@ pub async fn unreact(
             .exec(&txn)
             .await?;
         if removed.rows_affected > 0 {
+            let status_before = input.status.clone();
             let input = changed(state, &txn, input, &[(direction, -1)], -1, now).await?;
-            state.outbox.commit(txn).await?;
+            commit(state, txn, &status_before, &input).await?;
             return Ok(summary(&input, None));
         }
     }

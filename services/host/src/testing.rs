@@ -115,6 +115,13 @@ impl Shared {
         }
     }
 
+    /// The queue that captures every event (on RabbitMQ, prefixed like the
+    /// services' queues): a benchmark deletes it, so that events reach only
+    /// the queues a deployment has.
+    pub fn capture_queue(&self) -> &str {
+        &self.capture_queue
+    }
+
     /// Every event published so far, oldest first.
     pub async fn events(&self) -> Vec<Envelope> {
         let (messages, _) = self
