@@ -170,3 +170,97 @@ async fn forward(mut client: TcpStream, upstream: SocketAddr, mut cut: watch::Re
         _ = cut.wait_for(|cut| *cut) => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// An upstream that echoes what it reads.
+    async fn echo() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (mut read, mut write) = stream.split();
+                    let _ = tokio::io::copy(&mut read, &mut write).await;
+                });
+            }
+        });
+        addr
+    }
+
+    async fn round_trip(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+        stream.write_all(b"ping").await?;
+        let mut reply = vec![0; 4];
+        stream.read_exact(&mut reply).await?;
+        Ok(reply)
+    }
+
+    #[tokio::test]
+    async fn rewrites_the_address_and_keeps_the_rest() {
+        let proxy = FaultProxy::start(echo().await).await.expect("proxy");
+        let port = proxy.addr().port();
+        assert_eq!(
+            proxy.rewrite("postgres://postgres:secret@db.example:5432/inspraak_test_1"),
+            format!("postgres://postgres:secret@127.0.0.1:{port}/inspraak_test_1")
+        );
+        assert_eq!(
+            proxy.rewrite("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            format!("amqp://guest:guest@127.0.0.1:{port}/%2f")
+        );
+        assert_eq!(
+            upstream_of("amqp://guest:guest@127.0.0.1:5672/%2f")
+                .await
+                .expect("an address"),
+            "127.0.0.1:5672".parse().expect("an address")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cut_closes_live_connections_and_refuses_new_ones_until_restored() {
+        let proxy = FaultProxy::start(echo().await).await.expect("proxy");
+        let mut live = TcpStream::connect(proxy.addr()).await.expect("connect");
+        assert_eq!(round_trip(&mut live).await.expect("through"), b"ping");
+
+        proxy.cut();
+        let mut buffer = [0; 4];
+        let read = tokio::time::timeout(Duration::from_secs(2), live.read(&mut buffer))
+            .await
+            .expect("the live connection is closed at once");
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "a live connection ends: {read:?}"
+        );
+        // The listener goes away a moment after the cut.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            match TcpStream::connect(proxy.addr()).await {
+                Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => break,
+                _ if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+
+        proxy.restore();
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        let mut again = loop {
+            match TcpStream::connect(proxy.addr()).await {
+                Ok(stream) => break stream,
+                Err(error) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "not listening again: {error}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        };
+        assert_eq!(round_trip(&mut again).await.expect("through"), b"ping");
+        assert_eq!(proxy.connections(), 2);
+    }
+}
