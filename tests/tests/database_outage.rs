@@ -8,7 +8,9 @@
 //! Contributions reaches its PostgreSQL database through a fault-injecting
 //! proxy that closes live connections and refuses new ones while cut, so the
 //! pool holds dead connections when the cut starts and cannot open new ones
-//! until it ends. `INSPRAAK_SOAK=1` cuts five times for longer.
+//! until it ends. Callers are already calling when the line goes, so some
+//! calls lose their connection mid-statement: those end done or UNAVAILABLE,
+//! never INTERNAL. `INSPRAAK_SOAK=1` cuts five times for longer.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -34,6 +36,8 @@ const SLACK: Duration = Duration::from_millis(750);
 /// The deadline every call carries.
 const DEADLINE: Duration = Duration::from_secs(5);
 const BEFORE_CUT: usize = 20;
+/// How long callers call before each cut.
+const LEAD: Duration = Duration::from_millis(300);
 const CALLERS: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -78,8 +82,9 @@ async fn a_database_cut_fails_fast_with_unavailable_and_recovers() {
     let mut during = Vec::new();
     let mut slowest_recovery = Duration::ZERO;
     for cut in 0..profile.cuts {
-        proxy.cut();
-        during.extend(call_while_cut(&server.channel, &project, &token, cut, profile.cut).await);
+        during.extend(
+            call_through_cut(&server.channel, &project, &token, cut, &proxy, profile.cut).await,
+        );
         proxy.restore();
         let restored_at = Instant::now();
 
@@ -96,8 +101,9 @@ async fn a_database_cut_fails_fast_with_unavailable_and_recovers() {
         tokio::time::sleep(profile.between).await;
     }
 
-    // The writes refused during the cut, retried with their request ids: each
-    // stored once, whether or not its first attempt reached the database.
+    // Every write made around the cut, retried with its request id: each
+    // stored once, whether its first attempt was acknowledged, refused, or
+    // reached the database but lost its answer.
     let refused: Vec<&String> = during
         .iter()
         .filter_map(|outcome| outcome.request_id.as_ref())
@@ -115,6 +121,7 @@ async fn a_database_cut_fails_fast_with_unavailable_and_recovers() {
         .await
         .expect("statistics after the cut");
     let calls = during.len();
+    let in_cut: Vec<&Outcome> = during.iter().filter(|o| o.after_cut).collect();
     let unavailable = count(&during, Code::Unavailable);
     let internal = count(&during, Code::Internal);
     let slowest = during
@@ -124,8 +131,9 @@ async fn a_database_cut_fails_fast_with_unavailable_and_recovers() {
         .unwrap_or_default();
     println!(
         "database cut: {calls} calls, {unavailable} UNAVAILABLE, {internal} INTERNAL, lost {lost} \
-         ({} cut(s) of {:.0}s; slowest call {:.2}s against an acquire timeout of {:.1}s and a \
+         ({} made during the cut, the rest in flight or before it; {} cut(s) of {:.0}s; slowest call {:.2}s against an acquire timeout of {:.1}s and a \
          deadline of {:.0}s; answering again at most {:.2}s after a restore)",
+        in_cut.len(),
         profile.cuts,
         profile.cut.as_secs_f64(),
         slowest.as_secs_f64(),
@@ -135,17 +143,25 @@ async fn a_database_cut_fails_fast_with_unavailable_and_recovers() {
     );
 
     assert!(
-        calls >= 2 * CALLERS * profile.cuts,
-        "too few calls during the cut: {calls}"
+        in_cut.len() >= 2 * CALLERS * profile.cuts,
+        "too few calls during the cut: {}",
+        in_cut.len()
     );
-    let other: Vec<&Outcome> = during
+    let other: Vec<&&Outcome> = in_cut
         .iter()
         .filter(|outcome| outcome.code != Code::Unavailable)
         .collect();
     assert!(
         other.is_empty(),
-        "every call during the cut answers UNAVAILABLE: {other:?}"
+        "every call made during the cut answers UNAVAILABLE: {other:?}"
     );
+    // Calls in flight when the line went: done, or UNAVAILABLE (their
+    // connection broke mid-statement), never a server fault.
+    let broken: Vec<&Outcome> = during
+        .iter()
+        .filter(|o| !o.after_cut && !matches!(o.code, Code::Ok | Code::Unavailable))
+        .collect();
+    assert!(broken.is_empty(), "calls in flight at the cut: {broken:?}");
     let slow: Vec<&Outcome> = during
         .iter()
         .filter(|outcome| outcome.elapsed > ACQUIRE_TIMEOUT + SLACK)
@@ -197,51 +213,55 @@ impl Profile {
     }
 }
 
-/// `CALLERS` callers, each alternating a write and a read until `cut` has
-/// passed; every call's outcome.
-async fn call_while_cut(
+/// `CALLERS` callers, each alternating a write and a read, from `LEAD`
+/// before the cut (so that calls are in flight when it comes) until `cut`
+/// has passed; every call's outcome.
+async fn call_through_cut(
     channel: &Channel,
     project: &OpenProject,
     token: &str,
     round: usize,
+    proxy: &FaultProxy,
     cut: Duration,
 ) -> Vec<Outcome> {
-    let cut_at = Instant::now();
+    let begun = Instant::now();
     let callers: Vec<_> = (0..CALLERS)
         .map(|caller| {
             let (channel, project, token) = (channel.clone(), project.clone(), token.to_owned());
             tokio::spawn(async move {
                 let mut outcomes = Vec::new();
                 let mut n = 0;
-                while cut_at.elapsed() < cut {
-                    let request_id = format!("during-{round}-{caller}-{n}");
+                while begun.elapsed() < LEAD + cut {
+                    let request_id = format!("around-{round}-{caller}-{n}");
                     let started = Instant::now();
                     let code = create(&channel, &project, &token, &request_id)
                         .await
                         .map_or_else(|status| status.code(), |_| Code::Ok);
-                    outcomes.push(Outcome {
-                        code,
-                        elapsed: started.elapsed(),
-                        request_id: Some(request_id),
-                    });
+                    outcomes.push((started, code, started.elapsed(), Some(request_id)));
                     let started = Instant::now();
                     let code = statistics(&channel, &project)
                         .await
                         .map_or_else(|status| status.code(), |_| Code::Ok);
-                    outcomes.push(Outcome {
-                        code,
-                        elapsed: started.elapsed(),
-                        request_id: None,
-                    });
+                    outcomes.push((started, code, started.elapsed(), None));
                     n += 1;
                 }
                 outcomes
             })
         })
         .collect();
+    tokio::time::sleep(LEAD).await;
+    proxy.cut();
+    let cut_at = Instant::now();
     let mut outcomes = Vec::new();
     for caller in callers {
-        outcomes.extend(caller.await.expect("a caller"));
+        for (started, code, elapsed, request_id) in caller.await.expect("a caller") {
+            outcomes.push(Outcome {
+                code,
+                elapsed,
+                request_id,
+                after_cut: started >= cut_at,
+            });
+        }
     }
     outcomes
 }
@@ -252,6 +272,8 @@ struct Outcome {
     elapsed: Duration,
     /// The write's request id (reads have none).
     request_id: Option<String>,
+    /// Made once the line was cut (else in flight or done before).
+    after_cut: bool,
 }
 
 fn count(outcomes: &[Outcome], code: Code) -> usize {
