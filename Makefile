@@ -12,11 +12,12 @@ export INSPRAAK_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
 # `make test` may have just installed it.
 CARGO := scripts/cargo
 
-.PHONY: help run test lint fmt build test-services clean helm-lint bench
+.PHONY: help run test soak lint fmt build test-services clean helm-lint bench
 
 help:
 	@echo "make run    - the whole platform in one process (release build, SQLite under ./data)"
 	@echo "make test   - make sure PostgreSQL and RabbitMQ run, then the whole test suite"
+	@echo "make soak   - the fault tests' long profiles (more writes, more and longer cuts)"
 	@echo "make lint   - rustfmt and clippy, warnings are errors; promtool on the alert rules"
 	@echo "make fmt    - format the code"
 	@echo "make helm-lint - lint, render and test the Helm chart, the Dockerfile and compose file"
@@ -34,6 +35,12 @@ build:
 
 test: test-services
 	$(CARGO) nextest run --workspace --no-fail-fast
+
+# The fault scenarios with their long profiles (INSPRAAK_SOAK=1), one at a
+# time, their summary lines shown.
+soak: test-services
+	INSPRAAK_SOAK=1 $(CARGO) nextest run -p inspraak-tests --no-capture \
+		--test database_outage --test broker_outage
 
 test-services:
 	scripts/test-services.sh

@@ -1,5 +1,9 @@
 //! Support for the platform tests: starting real services against the real
-//! PostgreSQL and RabbitMQ, and asking them how they are.
+//! PostgreSQL and RabbitMQ, and asking them how they are; a proxy that cuts
+//! their connections; contributions ready to take input.
+
+pub mod contributions;
+pub mod proxy;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -51,11 +51,18 @@ impl Shared {
     /// The same on the real RabbitMQ (`INSPRAAK_TEST_AMQP_URL`), with an
     /// exchange and queues of the test's own; `cleanup` removes them.
     pub async fn rabbitmq() -> Self {
+        Self::rabbitmq_via(inspraak_kit::testing::amqp_url()).await
+    }
+
+    /// As `rabbitmq`, with the services reaching the broker at `url` (a
+    /// proxy in front of it that a test cuts); `cleanup` goes to the broker
+    /// directly.
+    pub async fn rabbitmq_via(broker_url: String) -> Self {
         let url = inspraak_kit::testing::amqp_url();
         let exchange = inspraak_kit::testing::unique("inspraak.events.test_");
         let prefix = format!("{}.", inspraak_kit::testing::unique("test_"));
         let broker = Broker::Amqp(inspraak_bus::broker::AmqpBroker::new(
-            url.clone(),
+            broker_url,
             "inspraak-test",
             exchange.clone(),
         ));
@@ -122,6 +129,14 @@ impl Shared {
         &self.capture_queue
     }
 
+    /// The exchange and the queue prefix of a RabbitMQ test, for a consumer
+    /// of the test's own on the same events.
+    pub fn rabbit_names(&self) -> Option<(&str, &str)> {
+        self.rabbit
+            .as_ref()
+            .map(|(_, exchange)| (exchange.as_str(), self.queue_prefix.as_str()))
+    }
+
     /// Every event published so far, oldest first.
     pub async fn events(&self) -> Vec<Envelope> {
         let (messages, _) = self
@@ -170,15 +185,30 @@ impl TestServer {
     /// Starts `app` on `database` (which may be shared with other instances:
     /// replicas), ready to serve.
     pub async fn start<A: ServiceApp>(app: A, database: &TestDatabase, shared: &Shared) -> Self {
-        let env = Env::from_pairs([
-            ("GRPC_ADDR", "127.0.0.1:0"),
-            ("ADMIN_ADDR", "127.0.0.1:0"),
-            ("DATABASE_URL", database.url.as_str()),
-            ("BUS_URL", "sqlite::memory:"),
-            ("IDENTITY_URL", shared.jwks_url.as_str()),
-            ("SHUTDOWN_DRAIN_TIMEOUT", "2s"),
-            ("BUS_QUEUE_PREFIX", shared.queue_prefix.as_str()),
-        ]);
+        Self::start_with(app, database, shared, &[]).await
+    }
+
+    /// As `start`, with `settings` (environment variables such as
+    /// `DATABASE_ACQUIRE_TIMEOUT`) over the test defaults.
+    pub async fn start_with<A: ServiceApp>(
+        app: A,
+        database: &TestDatabase,
+        shared: &Shared,
+        settings: &[(&str, &str)],
+    ) -> Self {
+        let env = Env::from_pairs(
+            [
+                ("GRPC_ADDR", "127.0.0.1:0"),
+                ("ADMIN_ADDR", "127.0.0.1:0"),
+                ("DATABASE_URL", database.url.as_str()),
+                ("BUS_URL", "sqlite::memory:"),
+                ("IDENTITY_URL", shared.jwks_url.as_str()),
+                ("SHUTDOWN_DRAIN_TIMEOUT", "2s"),
+                ("BUS_QUEUE_PREFIX", shared.queue_prefix.as_str()),
+            ]
+            .into_iter()
+            .chain(settings.iter().copied()),
+        );
         let config = ServiceConfig::from_env(&env, A::NAME, 0, Defaults::default())
             .expect("test configuration");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

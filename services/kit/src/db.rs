@@ -134,6 +134,10 @@ fn options(settings: &DatabaseSettings, lazy: bool) -> ConnectOptions {
         .max_connections(max)
         .min_connections(if lazy { 0 } else { 1 })
         .acquire_timeout(settings.acquire_timeout)
+        // A pooled connection the network or the server dropped while it was
+        // idle is found out by a ping before use and replaced, inside the
+        // acquire timeout, instead of failing (or hanging) the caller's query.
+        .test_before_acquire(true)
         .connect_lazy(lazy)
         .sqlx_logging(false)
         // Applied to every connection the pool opens, not just the first.

@@ -1,0 +1,148 @@
+//! Contributions ready to take input: a public project with an open ideation
+//! phase, announced as projects would announce it, and residents' tokens.
+
+use std::time::{Duration, Instant};
+
+use inspraak_bus::broker::{Headers, Outgoing, Target};
+use inspraak_contributions::projection::{BINDINGS, PURPOSE, ProjectProjection};
+use inspraak_host::testing::{Shared, TestServer, authed};
+use inspraak_kit::auth::PrincipalKind;
+use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
+use inspraak_proto::contributions::v1::{GetStatisticsRequest, Statistics};
+use inspraak_proto::events::v1 as events;
+use inspraak_proto::projects::v1 as projects;
+use prost::Message;
+use tonic::transport::Channel;
+
+/// The project inputs are posted on.
+#[derive(Debug, Clone)]
+pub struct OpenProject {
+    pub project_id: String,
+    pub phase_id: String,
+}
+
+/// Publishes a published public project with an ideation phase open since
+/// yesterday, as projects' relay would, and waits until contributions
+/// answers for it.
+pub async fn open_project(server: &TestServer, shared: &Shared) -> OpenProject {
+    // The projection's queue, declared as the service declares it, so that
+    // the event cannot reach the broker before the queue exists.
+    let context = &server.running.context;
+    context
+        .bus
+        .consumer(context.db.clone(), PURPOSE, BINDINGS, ProjectProjection)
+        .declare()
+        .await
+        .expect("the projection's queue");
+
+    let now = shared.clock.now();
+    let registered = projects::Permission::Registered as i32;
+    let phase = projects::Phase {
+        id: uuid::Uuid::now_v7().to_string(),
+        starts_at: Some(timestamp(now - chrono::Duration::days(1))),
+        method: Some(projects::ParticipationMethod {
+            method: Some(projects::participation_method::Method::Ideation(
+                projects::Ideation { dislikes: false },
+            )),
+        }),
+        permissions: Some(projects::ActionPermissions {
+            post: registered,
+            comment: registered,
+            react: registered,
+            vote: registered,
+        }),
+        ..Default::default()
+    };
+    let project = projects::Project {
+        id: uuid::Uuid::now_v7().to_string(),
+        state: projects::ProjectState::Published as i32,
+        visibility: projects::Visibility::Public as i32,
+        team: Some(projects::Team {
+            manager_ids: vec![uuid::Uuid::now_v7().to_string()],
+            communication_contact_id: String::new(),
+        }),
+        phases: vec![phase.clone()],
+        ..Default::default()
+    };
+    let envelope = events::Envelope {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        r#type: "projects.project.published.v1".to_owned(),
+        occurred_at: Some(timestamp(now)),
+        producer: "projects".to_owned(),
+        aggregate_type: "project".to_owned(),
+        aggregate_id: project.id.clone(),
+        aggregate_version: 1,
+        payload: Some(prost_types::Any {
+            type_url: <events::ProjectChanged as prost::Name>::type_url(),
+            value: events::ProjectChanged {
+                project: Some(project.clone()),
+            }
+            .encode_to_vec(),
+        }),
+        ..Default::default()
+    };
+    shared
+        .broker
+        .publish_confirmed(&[Outgoing {
+            target: Target::Events,
+            routing_key: envelope.r#type.clone(),
+            message_id: envelope.event_id.clone(),
+            headers: Headers::new(),
+            body: envelope.encode_to_vec(),
+        }])
+        .await
+        .expect("the broker takes the project");
+
+    let open = OpenProject {
+        project_id: project.id,
+        phase_id: phase.id,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while statistics(&server.channel, &open).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "contributions never learnt of the project"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    open
+}
+
+/// The project's figures, as anyone may read them.
+pub async fn statistics(
+    channel: &Channel,
+    project: &OpenProject,
+) -> Result<Statistics, tonic::Status> {
+    let mut request = tonic::Request::new(GetStatisticsRequest {
+        project_id: project.project_id.clone(),
+        phase_id: String::new(),
+    });
+    request.set_timeout(Duration::from_secs(5));
+    ContributionsClient::new(channel.clone())
+        .get_statistics(request)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// A new resident's bearer token.
+pub fn resident_token(shared: &Shared) -> String {
+    let subject = uuid::Uuid::now_v7().to_string();
+    let claims = shared
+        .keys
+        .claims(PrincipalKind::Person, &subject, &[], shared.clock.now());
+    shared.keys.sign(&claims)
+}
+
+/// `message` with `token` as bearer and `timeout` as its deadline.
+pub fn request<T>(message: T, token: &str, timeout: Duration) -> tonic::Request<T> {
+    let mut request = authed(message, token);
+    request.set_timeout(timeout);
+    request
+}
+
+fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: 0,
+    }
+}
