@@ -39,7 +39,7 @@ test: test-services
 # The fault scenarios with their long profiles (INSPRAAK_SOAK=1), one at a
 # time, their summary lines shown.
 soak: test-services
-	INSPRAAK_SOAK=1 $(CARGO) nextest run -p inspraak-tests --no-capture \
+	INSPRAAK_SOAK=1 $(CARGO) nextest run -p inspraak-tests --no-capture --run-ignored all \
 		--test database_outage --test broker_outage
 
 test-services:
