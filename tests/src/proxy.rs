@@ -19,6 +19,7 @@ pub struct FaultProxy {
     addr: SocketAddr,
     cut: watch::Sender<bool>,
     accepted: Arc<AtomicU64>,
+    severed: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -30,11 +31,22 @@ impl FaultProxy {
         let addr = listener.local_addr()?;
         let (cut, cut_seen) = watch::channel(false);
         let accepted = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(serve(listener, addr, upstream, cut_seen, accepted.clone()));
+        let severed = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(serve(
+            listener,
+            addr,
+            upstream,
+            cut_seen,
+            Counters {
+                accepted: accepted.clone(),
+                severed: severed.clone(),
+            },
+        ));
         Ok(Self {
             addr,
             cut,
             accepted,
+            severed,
             task,
         })
     }
@@ -70,6 +82,17 @@ impl FaultProxy {
     pub fn connections(&self) -> u64 {
         self.accepted.load(Ordering::SeqCst)
     }
+
+    /// Live connections closed by cuts so far.
+    pub fn severed(&self) -> u64 {
+        self.severed.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Clone)]
+struct Counters {
+    accepted: Arc<AtomicU64>,
+    severed: Arc<AtomicU64>,
 }
 
 impl Drop for FaultProxy {
@@ -106,7 +129,7 @@ async fn serve(
     addr: SocketAddr,
     upstream: SocketAddr,
     mut cut: watch::Receiver<bool>,
-    accepted: Arc<AtomicU64>,
+    counters: Counters,
 ) {
     let mut listener = Some(listener);
     loop {
@@ -128,8 +151,8 @@ async fn serve(
         tokio::select! {
             incoming = current.accept() => {
                 if let Ok((client, _)) = incoming {
-                    accepted.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(forward(client, upstream, cut.clone()));
+                    counters.accepted.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(forward(client, upstream, cut.clone(), counters.severed.clone()));
                 }
                 listener = Some(current);
             }
@@ -159,7 +182,12 @@ async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
 
 /// Copies both ways until either side closes or the line is cut; dropping
 /// both streams closes them.
-async fn forward(mut client: TcpStream, upstream: SocketAddr, mut cut: watch::Receiver<bool>) {
+async fn forward(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    mut cut: watch::Receiver<bool>,
+    severed: Arc<AtomicU64>,
+) {
     let Ok(mut server) = TcpStream::connect(upstream).await else {
         return;
     };
@@ -167,7 +195,9 @@ async fn forward(mut client: TcpStream, upstream: SocketAddr, mut cut: watch::Re
     let _ = server.set_nodelay(true);
     tokio::select! {
         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-        _ = cut.wait_for(|cut| *cut) => {}
+        _ = cut.wait_for(|cut| *cut) => {
+            severed.fetch_add(1, Ordering::SeqCst);
+        }
     }
 }
 

@@ -145,6 +145,7 @@ impl Bus {
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let broker = self.broker.clone();
+        let max_backoff = self.settings.relay.max_backoff;
         tokio::spawn(async move {
             let mut connected = broker.connected();
             let mut backoff = Duration::from_millis(200);
@@ -163,7 +164,7 @@ impl Bus {
                                 () = tokio::time::sleep(backoff) => {}
                                 () = shutdown.cancelled() => return,
                             }
-                            backoff = (backoff * 2).min(Duration::from_secs(10));
+                            backoff = (backoff * 2).min(max_backoff);
                             continue;
                         }
                     }

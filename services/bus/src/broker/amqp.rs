@@ -6,8 +6,10 @@
 //! uses one confirm-mode channel; each subscription and each dead-letter
 //! operation gets a channel of its own.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::message::BasicGetMessage;
@@ -18,8 +20,10 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+    PublisherConfirm,
 };
 use tokio::sync::{Mutex, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::{
     Acker, BrokerError, Delivery, Headers, Outgoing, Peeked, QueueKind, QueueSpec, Target,
@@ -59,6 +63,35 @@ impl Live {
 
 fn connection_error(error: impl std::fmt::Display) -> BrokerError {
     BrokerError::Connection(error.to_string())
+}
+
+/// How long one exchange with the broker (connecting, opening a channel, a
+/// declaration, a publish) may take. A connection cut at the wrong moment
+/// can leave an exchange unanswered forever; bounded, it fails like any
+/// lost connection and the caller reconnects.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a batch's confirms may take: the broker writes the messages to
+/// disk first, so this is longer than one exchange.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `operation`, or a connection error once `limit` has passed without an
+/// answer.
+async fn within<T>(
+    limit: Duration,
+    what: &str,
+    operation: impl Future<Output = T>,
+) -> Result<T, BrokerError> {
+    tokio::time::timeout(limit, operation).await.map_err(|_| {
+        tracing::warn!(
+            operation = what,
+            ?limit,
+            "the broker did not answer in time"
+        );
+        BrokerError::Connection(format!(
+            "{what}: no answer from the broker within {limit:?}"
+        ))
+    })
 }
 
 fn short(s: &str) -> Result<ShortString, BrokerError> {
@@ -127,9 +160,13 @@ impl AmqpBroker {
     async fn connect(&self) -> Result<Live, BrokerError> {
         let properties = ConnectionProperties::default()
             .with_connection_name(LongString::from(self.inner.connection_name.as_str()));
-        let connection = Connection::connect(&self.inner.uri, properties)
-            .await
-            .map_err(connection_error)?;
+        let connection = within(
+            EXCHANGE_TIMEOUT,
+            "connecting",
+            Connection::connect(&self.inner.uri, properties),
+        )
+        .await?
+        .map_err(connection_error)?;
         // Events are sent only while someone listens; watch for the broker
         // closing the connection so readiness drops at once.
         let mut events = connection.events_listener();
@@ -142,16 +179,18 @@ impl AmqpBroker {
                 }
             }
         });
-        let publisher = connection
-            .create_channel()
-            .await
-            .map_err(connection_error)?;
-        publisher
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(connection_error)?;
-        publisher
-            .exchange_declare(
+        let publisher = open_channel(&connection).await?;
+        within(
+            EXCHANGE_TIMEOUT,
+            "selecting confirms",
+            publisher.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?
+        .map_err(connection_error)?;
+        within(
+            EXCHANGE_TIMEOUT,
+            "declaring the exchange",
+            publisher.exchange_declare(
                 short(&self.inner.exchange)?,
                 ExchangeKind::Topic,
                 ExchangeDeclareOptions {
@@ -159,9 +198,10 @@ impl AmqpBroker {
                     ..Default::default()
                 },
                 FieldTable::default(),
-            )
-            .await
-            .map_err(connection_error)?;
+            ),
+        )
+        .await?
+        .map_err(connection_error)?;
         tracing::info!(connection = %self.inner.connection_name, "connected to the broker");
         Ok(Live {
             connection: Arc::new(connection),
@@ -170,20 +210,25 @@ impl AmqpBroker {
     }
 
     /// Drops the connection after a failure so the next call reconnects.
+    /// The old connection is closed in the background: a half-dead one may
+    /// never answer, and reconnecting must not wait for it.
     async fn invalidate(&self) {
-        if let Some(live) = self.inner.live.lock().await.take() {
-            // Best effort: the broker may already have closed it.
-            let _ = live
-                .connection
-                .close(320, ShortString::from("reconnecting"))
-                .await;
+        if let Some(live) = self.take_live().await {
+            tokio::spawn(async move { close_connection(&live, 320, "reconnecting").await });
         }
-        self.inner.connected.send_replace(false);
     }
 
     /// Closes the connection (shutdown).
     pub async fn close(&self) {
-        self.invalidate().await;
+        if let Some(live) = self.take_live().await {
+            close_connection(&live, 200, "shutting down").await;
+        }
+    }
+
+    async fn take_live(&self) -> Option<Live> {
+        let live = self.inner.live.lock().await.take();
+        self.inner.connected.send_replace(false);
+        live
     }
 
     pub async fn publish_confirmed(&self, batch: &[Outgoing]) -> Result<(), BrokerError> {
@@ -214,8 +259,10 @@ impl AmqpBroker {
                 .with_message_id(short(&message.message_id)?)
                 .with_type(short(&message.routing_key)?)
                 .with_headers(to_field_table(&message.headers, &message.routing_key));
-            let confirm = channel
-                .basic_publish(
+            let confirm = within(
+                EXCHANGE_TIMEOUT,
+                "publishing",
+                channel.basic_publish(
                     short(exchange)?,
                     short(routing_key)?,
                     BasicPublishOptions {
@@ -224,11 +271,22 @@ impl AmqpBroker {
                     },
                     &message.body,
                     properties,
-                )
-                .await
-                .map_err(connection_error)?;
+                ),
+            )
+            .await?
+            .map_err(connection_error)?;
             confirms.push((message, confirm));
         }
+        within(
+            CONFIRM_TIMEOUT,
+            "waiting for confirms",
+            Self::confirmed(confirms),
+        )
+        .await?
+    }
+
+    /// The first failure among a batch's confirms, once every one arrived.
+    async fn confirmed(confirms: Vec<(&Outgoing, PublisherConfirm)>) -> Result<(), BrokerError> {
         let mut failure = None;
         for (message, confirm) in confirms {
             let outcome = match confirm.await {
@@ -258,13 +316,15 @@ impl AmqpBroker {
 
     pub async fn declare_queue(&self, spec: &QueueSpec) -> Result<(), BrokerError> {
         let live = self.live().await?;
-        let channel = live
-            .connection
-            .create_channel()
-            .await
-            .map_err(connection_error)?;
-        let result = self.declare_on(&channel, spec).await;
-        let _ = channel.close(200, ShortString::from("declared")).await;
+        let channel = open_channel(&live.connection).await?;
+        let result = within(
+            EXCHANGE_TIMEOUT,
+            "declaring a queue",
+            self.declare_on(&channel, spec),
+        )
+        .await
+        .and_then(|declared| declared);
+        close_channel(&channel, "declared").await;
         result
     }
 
@@ -344,42 +404,42 @@ impl AmqpBroker {
         prefetch: u16,
     ) -> Result<AmqpSubscription, BrokerError> {
         let live = self.live().await?;
-        let channel = live
-            .connection
-            .create_channel()
-            .await
-            .map_err(connection_error)?;
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await
-            .map_err(connection_error)?;
+        let channel = open_channel(&live.connection).await?;
+        within(
+            EXCHANGE_TIMEOUT,
+            "setting the prefetch",
+            channel.basic_qos(prefetch, BasicQosOptions::default()),
+        )
+        .await?
+        .map_err(connection_error)?;
         let tag = format!(
             "{}-{}",
             self.inner.connection_name,
             self.inner.consumer_tags.fetch_add(1, Ordering::Relaxed)
         );
-        let consumer = channel
-            .basic_consume(
+        let consumer = within(
+            EXCHANGE_TIMEOUT,
+            "subscribing",
+            channel.basic_consume(
                 short(queue)?,
                 short(&tag)?,
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
-            )
-            .await
-            .map_err(connection_error)?;
+            ),
+        )
+        .await?
+        .map_err(connection_error)?;
         Ok(AmqpSubscription {
-            _channel: channel,
+            connection: live.connection.clone(),
+            channel,
             consumer,
+            lost: CancellationToken::new(),
         })
     }
 
     pub async fn peek(&self, queue: &str, max: usize) -> Result<(Vec<Peeked>, u64), BrokerError> {
         let live = self.live().await?;
-        let channel = live
-            .connection
-            .create_channel()
-            .await
-            .map_err(connection_error)?;
+        let channel = open_channel(&live.connection).await?;
         let mut peeked = Vec::new();
         let mut total = 0;
         // Messages taken without an ack go back, in order, when the channel
@@ -396,7 +456,7 @@ impl AmqpBroker {
         if peeked.len() == max {
             total = total.max(count(&live, queue).await? + peeked.len() as u64);
         }
-        let _ = channel.close(200, ShortString::from("peeked")).await;
+        close_channel(&channel, "peeked").await;
         Ok((peeked, total))
     }
 
@@ -407,11 +467,7 @@ impl AmqpBroker {
         reroute: &(dyn Fn(&Peeked) -> Option<Outgoing> + Send + Sync),
     ) -> Result<Vec<String>, BrokerError> {
         let live = self.live().await?;
-        let channel = live
-            .connection
-            .create_channel()
-            .await
-            .map_err(connection_error)?;
+        let channel = open_channel(&live.connection).await?;
         let mut moved = Vec::new();
         let mut looked = 0;
         // Messages left unacked (not selected) return on close, so each one
@@ -429,12 +485,16 @@ impl AmqpBroker {
             // a duplicate that consumers' inboxes absorb, never a loss.
             self.publish_confirmed(std::slice::from_ref(&outgoing))
                 .await?;
-            let acked = message
-                .delivery
-                .acker
-                .ack(lapin::options::BasicAckOptions::default())
-                .await
-                .map_err(connection_error)?;
+            let acked = within(
+                EXCHANGE_TIMEOUT,
+                "removing a moved message",
+                message
+                    .delivery
+                    .acker
+                    .ack(lapin::options::BasicAckOptions::default()),
+            )
+            .await?
+            .map_err(connection_error)?;
             if !acked {
                 return Err(BrokerError::Connection(
                     "the channel closed before the moved message was removed".to_owned(),
@@ -442,22 +502,55 @@ impl AmqpBroker {
             }
             moved.push(peeked.message_id);
         }
-        let _ = channel.close(200, ShortString::from("moved")).await;
+        close_channel(&channel, "moved").await;
         Ok(moved)
     }
 }
 
+async fn open_channel(connection: &Connection) -> Result<Channel, BrokerError> {
+    within(
+        EXCHANGE_TIMEOUT,
+        "opening a channel",
+        connection.create_channel(),
+    )
+    .await?
+    .map_err(connection_error)
+}
+
+/// Best effort: the broker may already have closed it.
+async fn close_connection(live: &Live, code: u16, why: &str) {
+    let _ = within(
+        EXCHANGE_TIMEOUT,
+        "closing the connection",
+        live.connection.close(code, ShortString::from(why)),
+    )
+    .await;
+}
+
+/// Best effort: a channel on a lost connection is gone anyway.
+async fn close_channel(channel: &Channel, why: &str) {
+    let _ = within(
+        EXCHANGE_TIMEOUT,
+        "closing a channel",
+        channel.close(200, ShortString::from(why)),
+    )
+    .await;
+}
+
 async fn get(channel: &Channel, queue: &str) -> Result<Option<BasicGetMessage>, BrokerError> {
-    channel
-        .basic_get(short(queue)?, BasicGetOptions { no_ack: false })
-        .await
-        .map_err(|e| {
-            if is_not_found(&e) {
-                BrokerError::NoSuchQueue(queue.to_owned())
-            } else {
-                BrokerError::Protocol(format!("reading {queue}: {e}"))
-            }
-        })
+    within(
+        EXCHANGE_TIMEOUT,
+        "reading a queue",
+        channel.basic_get(short(queue)?, BasicGetOptions { no_ack: false }),
+    )
+    .await?
+    .map_err(|e| {
+        if is_not_found(&e) {
+            BrokerError::NoSuchQueue(queue.to_owned())
+        } else {
+            BrokerError::Protocol(format!("reading {queue}: {e}"))
+        }
+    })
 }
 
 /// The broker's 404: the queue does not exist.
@@ -468,20 +561,19 @@ fn is_not_found(error: &lapin::Error) -> bool {
 /// Ready messages in a queue (a passive declare, on a throwaway channel since
 /// a missing queue closes the channel).
 async fn count(live: &Live, queue: &str) -> Result<u64, BrokerError> {
-    let channel = live
-        .connection
-        .create_channel()
-        .await
-        .map_err(connection_error)?;
-    let declared = channel
-        .queue_declare(
+    let channel = open_channel(&live.connection).await?;
+    let declared = within(
+        EXCHANGE_TIMEOUT,
+        "counting a queue",
+        channel.queue_declare(
             short(queue)?,
             QueueDeclareOptions::default().passive(),
             FieldTable::default(),
-        )
-        .await
-        .map_err(|e| BrokerError::Protocol(format!("counting {queue}: {e}")))?;
-    let _ = channel.close(200, ShortString::from("counted")).await;
+        ),
+    )
+    .await?
+    .map_err(|e| BrokerError::Protocol(format!("counting {queue}: {e}")))?;
+    close_channel(&channel, "counted").await;
     Ok(u64::from(declared.message_count()))
 }
 
@@ -550,16 +642,49 @@ fn message_id(delivery: &lapin::message::Delivery) -> String {
 }
 
 pub struct AmqpSubscription {
-    /// Kept so the channel lives as long as the subscription.
-    _channel: Channel,
+    connection: Arc<Connection>,
+    channel: Channel,
     consumer: lapin::Consumer,
+    /// Cancelled once the subscription failed: it yields nothing more, and
+    /// its deliveries' acks stop waiting (the broker redelivers them).
+    lost: CancellationToken,
 }
 
+/// How often a quiet subscription checks that its connection still lives.
+const LIVENESS_CHECK: Duration = Duration::from_secs(1);
+
 impl AmqpSubscription {
+    /// The next delivery; an error when the connection or channel is lost,
+    /// and then `None`. A connection cut at the wrong moment does not always
+    /// reach the consumer's stream, so a quiet subscription also looks at the
+    /// connection's state: a consumer must never wait forever on a dead one.
     pub async fn next(&mut self) -> Option<Result<Delivery, BrokerError>> {
-        let delivery = match self.consumer.next().await? {
-            Ok(delivery) => delivery,
-            Err(error) => return Some(Err(connection_error(error))),
+        if self.lost.is_cancelled() {
+            return None;
+        }
+        let delivery = loop {
+            tokio::select! {
+                next = self.consumer.next() => break next,
+                () = tokio::time::sleep(LIVENESS_CHECK) => {
+                    if !(self.connection.status().connected() && self.channel.status().connected()) {
+                        self.lost.cancel();
+                        return Some(Err(BrokerError::Connection(
+                            "the subscription's connection is closed".to_owned(),
+                        )));
+                    }
+                }
+            }
+        };
+        let delivery = match delivery {
+            Some(Ok(delivery)) => delivery,
+            Some(Err(error)) => {
+                self.lost.cancel();
+                return Some(Err(connection_error(error)));
+            }
+            None => {
+                self.lost.cancel();
+                return None;
+            }
         };
         let headers = from_field_table(delivery.properties.headers().as_ref());
         Some(Ok(Delivery {
@@ -568,7 +693,68 @@ impl AmqpSubscription {
             headers,
             redelivered: delivery.redelivered,
             body: delivery.data,
-            acker: Acker::Amqp(delivery.acker),
+            acker: Acker::Amqp(AmqpAcker {
+                acker: delivery.acker,
+                lost: self.lost.clone(),
+            }),
         }))
+    }
+}
+
+impl Drop for AmqpSubscription {
+    fn drop(&mut self) {
+        self.lost.cancel();
+    }
+}
+
+/// Settles one delivery on the channel that delivered it.
+#[derive(Debug)]
+pub(super) struct AmqpAcker {
+    acker: lapin::Acker,
+    /// The subscription's: once it is lost, an ack cannot reach the broker,
+    /// and lapin may never say so (the frame waits for a socket that is
+    /// gone). The broker redelivers the message to the next subscription.
+    lost: CancellationToken,
+}
+
+impl AmqpAcker {
+    pub(super) async fn ack(self) -> Result<(), BrokerError> {
+        self.settle(
+            "acknowledging",
+            self.acker.ack(lapin::options::BasicAckOptions::default()),
+        )
+        .await
+    }
+
+    pub(super) async fn requeue(self) -> Result<(), BrokerError> {
+        self.settle(
+            "requeueing",
+            self.acker.nack(lapin::options::BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            }),
+        )
+        .await
+    }
+
+    async fn settle(
+        &self,
+        what: &str,
+        sent: impl Future<Output = lapin::Result<bool>>,
+    ) -> Result<(), BrokerError> {
+        let gone = || {
+            BrokerError::Connection(
+                "the delivering channel is closed; the broker will redeliver".to_owned(),
+            )
+        };
+        tokio::select! {
+            sent = within(EXCHANGE_TIMEOUT, what, sent) => match sent? {
+                Ok(true) => Ok(()),
+                // lapin's word for "the channel is gone".
+                Ok(false) => Err(gone()),
+                Err(error) => Err(connection_error(error)),
+            },
+            () = self.lost.cancelled() => Err(gone()),
+        }
     }
 }

@@ -92,7 +92,7 @@ pub struct Delivery {
 
 #[derive(Debug)]
 enum Acker {
-    Amqp(lapin::Acker),
+    Amqp(amqp::AmqpAcker),
     Embedded(embedded::EmbeddedAcker),
 }
 
@@ -101,9 +101,7 @@ impl Delivery {
     /// delivered it is gone; the broker then redelivers it.
     pub async fn ack(self) -> Result<(), BrokerError> {
         match self.acker {
-            Acker::Amqp(acker) => {
-                amqp_outcome(acker.ack(lapin::options::BasicAckOptions::default()).await)
-            }
+            Acker::Amqp(acker) => acker.ack().await,
             Acker::Embedded(acker) => acker.ack().await,
         }
     }
@@ -111,28 +109,9 @@ impl Delivery {
     /// Gives the message back to its queue for another delivery.
     pub async fn requeue(self) -> Result<(), BrokerError> {
         match self.acker {
-            Acker::Amqp(acker) => amqp_outcome(
-                acker
-                    .nack(lapin::options::BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await,
-            ),
+            Acker::Amqp(acker) => acker.requeue().await,
             Acker::Embedded(acker) => acker.requeue().await,
         }
-    }
-}
-
-/// lapin answers `Ok(false)` when the ack could not be sent because its
-/// channel is gone: for us that is a lost connection like any other.
-fn amqp_outcome(sent: lapin::Result<bool>) -> Result<(), BrokerError> {
-    match sent {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(BrokerError::Connection(
-            "the delivering channel is closed; the broker will redeliver".to_owned(),
-        )),
-        Err(error) => Err(BrokerError::Connection(error.to_string())),
     }
 }
 
