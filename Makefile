@@ -36,11 +36,11 @@ build:
 test: test-services
 	$(CARGO) nextest run --workspace --no-fail-fast
 
-# The fault scenarios with their long profiles (INSPRAAK_SOAK=1), one at a
-# time, their summary lines shown.
+# The fault scenarios with their long profiles (INSPRAAK_SOAK=1), their
+# summary lines shown.
 soak: test-services
 	INSPRAAK_SOAK=1 $(CARGO) nextest run -p inspraak-tests --no-capture --run-ignored all \
-		--test database_outage --test broker_outage
+		--test database_outage --test broker_outage --test degraded_network
 
 test-services:
 	scripts/test-services.sh

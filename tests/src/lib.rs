@@ -1,8 +1,10 @@
 //! Support for the platform tests: starting real services against the real
 //! PostgreSQL and RabbitMQ, and asking them how they are; a proxy that cuts
-//! their connections; contributions ready to take input.
+//! their connections; contributions ready to take input; a downstream
+//! consumer that counts what arrives.
 
 pub mod contributions;
+pub mod downstream;
 pub mod proxy;
 
 use std::net::SocketAddr;

@@ -3,6 +3,10 @@
 //! While cut, live connections are closed and new ones refused (nothing
 //! listens on the port); once restored, connections pass again on the same
 //! address, so clients recover with the URL they were given.
+//!
+//! A line can also be degraded rather than cut: every chunk arrives late,
+//! and now and then one arrives much later, as a lost segment waits for its
+//! retransmission (TCP keeps order, so what follows waits behind it).
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,14 +14,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How a degraded line carries data, in each direction of each connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Degradation {
+    /// Added to every chunk's trip.
+    pub latency: Duration,
+    /// Every `stall_every`-th chunk (0: none) takes `stall` instead: a lost
+    /// segment and its retransmission.
+    pub stall_every: u64,
+    pub stall: Duration,
+}
 
 /// A proxy from a local port to `upstream`.
 pub struct FaultProxy {
     addr: SocketAddr,
     cut: watch::Sender<bool>,
+    line: watch::Sender<Degradation>,
     accepted: Arc<AtomicU64>,
     severed: Arc<AtomicU64>,
     task: JoinHandle<()>,
@@ -32,12 +51,14 @@ impl FaultProxy {
         let (cut, cut_seen) = watch::channel(false);
         let accepted = Arc::new(AtomicU64::new(0));
         let severed = Arc::new(AtomicU64::new(0));
+        let (line, line_seen) = watch::channel(Degradation::default());
         let task = tokio::spawn(serve(
             listener,
             addr,
             upstream,
             cut_seen,
-            Counters {
+            Connections {
+                line: line_seen,
                 accepted: accepted.clone(),
                 severed: severed.clone(),
             },
@@ -45,6 +66,7 @@ impl FaultProxy {
         Ok(Self {
             addr,
             cut,
+            line,
             accepted,
             severed,
             task,
@@ -78,6 +100,16 @@ impl FaultProxy {
         self.cut.send_replace(false);
     }
 
+    /// Degrades the line (live connections too) until `heal`.
+    pub fn degrade(&self, degradation: Degradation) {
+        self.line.send_replace(degradation);
+    }
+
+    /// A clean line again.
+    pub fn heal(&self) {
+        self.line.send_replace(Degradation::default());
+    }
+
     /// Connections accepted and forwarded so far.
     pub fn connections(&self) -> u64 {
         self.accepted.load(Ordering::SeqCst)
@@ -89,8 +121,10 @@ impl FaultProxy {
     }
 }
 
+/// What every forwarded connection shares.
 #[derive(Clone)]
-struct Counters {
+struct Connections {
+    line: watch::Receiver<Degradation>,
     accepted: Arc<AtomicU64>,
     severed: Arc<AtomicU64>,
 }
@@ -129,7 +163,7 @@ async fn serve(
     addr: SocketAddr,
     upstream: SocketAddr,
     mut cut: watch::Receiver<bool>,
-    counters: Counters,
+    connections: Connections,
 ) {
     let mut listener = Some(listener);
     loop {
@@ -151,8 +185,8 @@ async fn serve(
         tokio::select! {
             incoming = current.accept() => {
                 if let Ok((client, _)) = incoming {
-                    counters.accepted.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(forward(client, upstream, cut.clone(), counters.severed.clone()));
+                    connections.accepted.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(forward(client, upstream, cut.clone(), connections.clone()));
                 }
                 listener = Some(current);
             }
@@ -180,31 +214,81 @@ async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
     None
 }
 
-/// Copies both ways until either side closes or the line is cut; dropping
+/// Carries both ways until both sides closed or the line is cut; dropping
 /// both streams closes them.
 async fn forward(
-    mut client: TcpStream,
+    client: TcpStream,
     upstream: SocketAddr,
     mut cut: watch::Receiver<bool>,
-    severed: Arc<AtomicU64>,
+    connections: Connections,
 ) {
-    let Ok(mut server) = TcpStream::connect(upstream).await else {
+    let Ok(server) = TcpStream::connect(upstream).await else {
         return;
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
     tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+        () = async {
+            tokio::join!(
+                carry(client_read, server_write, connections.line.clone()),
+                carry(server_read, client_write, connections.line.clone()),
+            );
+        } => {}
         _ = cut.wait_for(|cut| *cut) => {
-            severed.fetch_add(1, Ordering::SeqCst);
+            connections.severed.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
 
+/// One direction of a connection, through the line as it is when each chunk
+/// is read: a reader stamps each chunk with its arrival time and a writer
+/// delivers them in order, so latency delays data without slowing the flow.
+async fn carry(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    line: watch::Receiver<Degradation>,
+) {
+    let (chunks, mut arriving) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let read = async move {
+        let mut buffer = vec![0; 16 * 1024];
+        let mut read = 0u64;
+        loop {
+            let n = match from.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            read += 1;
+            let line = *line.borrow();
+            let delay = if line.stall_every > 0 && read.is_multiple_of(line.stall_every) {
+                line.stall
+            } else {
+                line.latency
+            };
+            if chunks
+                .send((Instant::now() + delay, buffer[..n].to_vec()))
+                .is_err()
+            {
+                return;
+            }
+        }
+    };
+    let write = async move {
+        while let Some((at, chunk)) = arriving.recv().await {
+            tokio::time::sleep_until(at).await;
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        // The reading side ended: pass the close on.
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(read, write);
+}
+
 #[cfg(test)]
 mod tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     use super::*;
 
     /// An upstream that echoes what it reads.
@@ -292,5 +376,45 @@ mod tests {
         };
         assert_eq!(round_trip(&mut again).await.expect("through"), b"ping");
         assert_eq!(proxy.connections(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_degraded_line_delays_and_stalls_chunks_in_order_until_healed() {
+        let proxy = FaultProxy::start(echo().await).await.expect("proxy");
+        let mut stream = TcpStream::connect(proxy.addr()).await.expect("connect");
+        let clean = std::time::Instant::now();
+        assert_eq!(round_trip(&mut stream).await.expect("through"), b"ping");
+        let clean = clean.elapsed();
+
+        // Each round trip crosses the line twice (there and back), one chunk
+        // each way; the clean round trip was each direction's first chunk,
+        // so the third stalls.
+        let latency = Duration::from_millis(100);
+        let stall = Duration::from_millis(600);
+        proxy.degrade(Degradation {
+            latency,
+            stall_every: 3,
+            stall,
+        });
+        let first = std::time::Instant::now();
+        assert_eq!(round_trip(&mut stream).await.expect("through"), b"ping");
+        let first = first.elapsed();
+        let second = std::time::Instant::now();
+        assert_eq!(round_trip(&mut stream).await.expect("through"), b"ping");
+        let second = second.elapsed();
+        assert!(
+            first >= latency * 2 && first < stall,
+            "a delayed round trip took {first:?}"
+        );
+        assert!(second >= stall * 2, "a stalled round trip took {second:?}");
+
+        proxy.heal();
+        let healed = std::time::Instant::now();
+        assert_eq!(round_trip(&mut stream).await.expect("through"), b"ping");
+        assert!(
+            healed.elapsed() < latency,
+            "healed, a round trip took {:?} (clean: {clean:?})",
+            healed.elapsed()
+        );
     }
 }
