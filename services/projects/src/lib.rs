@@ -21,6 +21,7 @@ pub mod scheduler;
 pub mod settings_store;
 pub mod state;
 pub mod store;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -37,11 +38,13 @@ pub use store::Migrator;
 /// The projects service, as the host runs it.
 pub struct ProjectsService {
     settings: Arc<ProjectsSettings>,
+    views: Arc<views::PartsCache>,
 }
 
 impl ProjectsService {
     pub fn new(settings: ProjectsSettings) -> Self {
         Self {
+            views: Arc::new(views::PartsCache::new(settings.view_cache)),
             settings: Arc::new(settings),
         }
     }
@@ -52,6 +55,7 @@ impl ProjectsService {
             outbox: context.bus.outbox(),
             clock: context.clock.clone(),
             settings: self.settings.clone(),
+            views: self.views.clone(),
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::settings_store;
 use crate::state::State;
 use crate::store::entities::{milestones, phases, project_team, project_topics, projects};
+use crate::views::{self, Parts};
 
 pub const DRAFT: &str = "draft";
 pub const PUBLISHED: &str = "published";
@@ -113,72 +114,52 @@ pub async fn to_protos<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<Vec<proto::Project>> {
     let ids: Vec<Uuid> = projects.iter().map(|p| p.id).collect();
-    let phases = phases::Entity::find()
-        .filter(phases::Column::ProjectId.is_in(ids.clone()))
-        .order_by_asc(phases::Column::StartsAt)
-        .all(db)
-        .await?;
-    let milestones = milestones::Entity::find()
-        .filter(milestones::Column::ProjectId.is_in(ids.clone()))
-        .order_by_asc(milestones::Column::At)
-        .all(db)
-        .await?;
-    let team = project_team::Entity::find()
-        .filter(project_team::Column::ProjectId.is_in(ids))
-        .order_by_asc(project_team::Column::UserId)
-        .all(db)
-        .await?;
+    let parts = views::load(db, &ids).await?;
+    let none = Parts::default();
     Ok(projects
         .iter()
-        .map(|project| {
-            let own_phases: Vec<phases::Model> = phases
-                .iter()
-                .filter(|p| p.project_id == project.id)
-                .cloned()
-                .collect();
-            let own_team: Vec<&project_team::Model> =
-                team.iter().filter(|m| m.project_id == project.id).collect();
-            let topics: Vec<String> =
-                serde_json::from_value(project.topics.clone()).unwrap_or_default();
-            proto::Project {
-                id: project.id.to_string(),
-                title: Some(Text::from_json(&project.title).to_proto()),
-                description: Some(Text::from_json(&project.description).to_proto()),
-                state: state_proto(&project.state),
-                visibility: visibility_proto(&project.visibility),
-                folder_id: project.folder_id.map(|f| f.to_string()).unwrap_or_default(),
-                department_id: project.department_id.clone(),
-                topics,
-                team: Some(proto::Team {
-                    manager_ids: own_team
-                        .iter()
-                        .filter(|m| m.role == MANAGER)
-                        .map(|m| m.user_id.clone())
-                        .collect(),
-                    communication_contact_id: own_team
-                        .iter()
-                        .find(|m| m.role == COMMUNICATION_CONTACT)
-                        .map(|m| m.user_id.clone())
-                        .unwrap_or_default(),
-                }),
-                active: is_active(project, &own_phases, now),
-                phases: own_phases.iter().map(phase_proto).collect(),
-                milestones: milestones
-                    .iter()
-                    .filter(|m| m.project_id == project.id)
-                    .map(milestone_proto)
-                    .collect(),
-                proposal_id: project
-                    .proposal_id
-                    .map(|p| p.to_string())
-                    .unwrap_or_default(),
-                published_at: project.published_at.map(timestamp),
-                prescreening: project.prescreening,
-                created_at: Some(timestamp(project.created_at)),
-                etag: etag(project),
-            }
-        })
+        .map(|project| view(project, parts.get(&project.id).unwrap_or(&none), now))
         .collect())
+}
+
+/// A project as the API shows it, from its row and its parts.
+pub fn view(project: &projects::Model, parts: &Parts, now: DateTime<Utc>) -> proto::Project {
+    let topics: Vec<String> = serde_json::from_value(project.topics.clone()).unwrap_or_default();
+    proto::Project {
+        id: project.id.to_string(),
+        title: Some(Text::from_json(&project.title).to_proto()),
+        description: Some(Text::from_json(&project.description).to_proto()),
+        state: state_proto(&project.state),
+        visibility: visibility_proto(&project.visibility),
+        folder_id: project.folder_id.map(|f| f.to_string()).unwrap_or_default(),
+        department_id: project.department_id.clone(),
+        topics,
+        team: Some(proto::Team {
+            manager_ids: parts
+                .team
+                .iter()
+                .filter(|m| m.role == MANAGER)
+                .map(|m| m.user_id.clone())
+                .collect(),
+            communication_contact_id: parts
+                .team
+                .iter()
+                .find(|m| m.role == COMMUNICATION_CONTACT)
+                .map(|m| m.user_id.clone())
+                .unwrap_or_default(),
+        }),
+        active: is_active(project, &parts.phases, now),
+        phases: parts.phases.iter().map(phase_proto).collect(),
+        milestones: parts.milestones.iter().map(milestone_proto).collect(),
+        proposal_id: project
+            .proposal_id
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        published_at: project.published_at.map(timestamp),
+        prescreening: project.prescreening,
+        created_at: Some(timestamp(project.created_at)),
+        etag: etag(project),
+    }
 }
 
 /// Whether `caller` may see `project` at all.
@@ -187,17 +168,24 @@ pub async fn may_see<C: ConnectionTrait>(
     caller: &Caller<'_>,
     project: &projects::Model,
 ) -> Result<bool> {
-    if caller.is_admin() || !caller.project_roles(db, project.id).await?.is_empty() {
-        return Ok(true);
+    let in_team = !caller.is_admin() && !caller.project_roles(db, project.id).await?.is_empty();
+    Ok(visible_to(caller, project, in_team))
+}
+
+/// Admins and the project's team see it in every state; others only once
+/// published, and as its visibility says.
+fn visible_to(caller: &Caller<'_>, project: &projects::Model, in_team: bool) -> bool {
+    if caller.is_admin() || in_team {
+        return true;
     }
     if project.state == DRAFT {
-        return Ok(false);
+        return false;
     }
-    Ok(match project.visibility.as_str() {
+    match project.visibility.as_str() {
         "public" => true,
         "registered" => caller.0.is_some(),
         _ => false,
-    })
+    }
 }
 
 /// The project, if the caller may see it; NOT_FOUND otherwise (a hidden
@@ -218,9 +206,23 @@ pub async fn visible<C: ConnectionTrait>(
     }
 }
 
+/// One project: its row from the database, its parts from the cache when
+/// the row's version matches (see `views`), the caller's team roles from
+/// those parts.
 pub async fn get(state: &State, caller: &Caller<'_>, id: &str) -> Result<proto::Project> {
-    let project = visible(&state.db, caller, parse_uuid("id", id)?).await?;
-    to_proto(&state.db, &project, state.clock.now()).await
+    let id = parse_uuid("id", id)?;
+    let project = projects::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or(Error::NotFound("project"))?;
+    let parts = state.views.parts(&state.db, &project).await?;
+    let in_team = caller
+        .subject()
+        .is_some_and(|subject| parts.roles_of(subject).next().is_some());
+    if !visible_to(caller, &project, in_team) {
+        return Err(Error::NotFound("project"));
+    }
+    Ok(view(&project, &parts, state.clock.now()))
 }
 
 const MAX_PAGE: u64 = 100;

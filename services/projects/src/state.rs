@@ -8,6 +8,7 @@ use inspraak_kit::Clock;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::error::Result;
+use crate::views::PartsCache;
 
 /// Projects' own settings.
 #[derive(Debug, Clone)]
@@ -19,6 +20,9 @@ pub struct ProjectsSettings {
     pub milestone_lead: Duration,
     /// `SCHEDULER_INTERVAL`: how often time-driven events are looked for.
     pub scheduler_interval: Duration,
+    /// `PROJECT_VIEW_CACHE`: projects whose phases, milestones and team a
+    /// replica keeps for reads (0: none; see `views`).
+    pub view_cache: usize,
 }
 
 impl ProjectsSettings {
@@ -31,6 +35,11 @@ impl ProjectsSettings {
                 Duration::from_secs(7 * 24 * 3600),
             ),
             scheduler_interval: env.duration_or("SCHEDULER_INTERVAL", Duration::from_secs(30)),
+            view_cache: env.or(
+                "PROJECT_VIEW_CACHE",
+                PartsCache::DEFAULT_CAPACITY,
+                "a number of projects",
+            ),
         }
     }
 
@@ -48,6 +57,8 @@ pub struct State {
     pub outbox: Outbox,
     pub clock: Clock,
     pub settings: Arc<ProjectsSettings>,
+    /// Shared by every handler of this process.
+    pub views: Arc<PartsCache>,
 }
 
 impl State {

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use inspraak_projects::ProjectsSettings;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use crate::baselines::{direct_pg, noop::NoopServer, raw_bus::RawBus};
@@ -84,34 +85,49 @@ pub async fn read(
     results: &mut Results,
 ) -> Result<(), String> {
     let noop = NoopServer::start(runtime).await?;
-    let setup = ReadSetup::start(runtime).await?;
+    let cached = ReadSetup::start(runtime, ProjectsSettings::defaults().view_cache).await?;
+    let uncached = ReadSetup::start(runtime, 0).await?;
     let noop_cpu = CpuProbe::services();
-    let read_cpu =
-        CpuProbe::services().with_postgres(admin.clone(), vec![database_name(&setup.database)]);
-    let (noop_op, read_op) = (noop.operation(), setup.operation());
+    let cpu_of = |setup: &ReadSetup| {
+        CpuProbe::services().with_postgres(admin.clone(), vec![database_name(&setup.database)])
+    };
+    let (cached_cpu, uncached_cpu) = (cpu_of(&cached), cpu_of(&uncached));
+    let (noop_op, cached_op, uncached_op) =
+        (noop.operation(), cached.operation(), uncached.operation());
     let sequence = Sequence::default();
     for run in 1..=options.runs {
-        for step in ordered(run, vec!["noop", "get_project"]) {
-            if step == "noop" {
-                closed(
-                    results, "noop", run, &noop_op, &sequence, options, &noop_cpu,
-                )
-                .await;
-            } else {
-                closed(
-                    results,
-                    "get_project",
-                    run,
-                    &read_op,
-                    &sequence,
-                    options,
-                    &read_cpu,
-                )
-                .await;
+        for step in ordered(run, vec!["noop", "get_project", "get_project_uncached"]) {
+            match step {
+                "noop" => closed(results, step, run, &noop_op, &sequence, options, &noop_cpu).await,
+                "get_project" => {
+                    closed(
+                        results,
+                        step,
+                        run,
+                        &cached_op,
+                        &sequence,
+                        options,
+                        &cached_cpu,
+                    )
+                    .await
+                }
+                _ => {
+                    closed(
+                        results,
+                        step,
+                        run,
+                        &uncached_op,
+                        &sequence,
+                        options,
+                        &uncached_cpu,
+                    )
+                    .await
+                }
             }
         }
     }
-    setup.stop(runtime).await;
+    cached.stop(runtime).await;
+    uncached.stop(runtime).await;
     drop(noop);
     Ok(())
 }
