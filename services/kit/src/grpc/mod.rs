@@ -12,4 +12,4 @@ pub use malformed::{MalformedRequestLayer, malformed_requests_are_invalid};
 pub use readiness::{Condition, Readiness};
 pub use server::{GrpcServer, OptionalAddr, ServeError, ServerSettings};
 pub use status::{FieldViolation, bounded, invalid_argument};
-pub use telemetry_layer::{RpcTelemetryLayer, is_server_fault};
+pub use telemetry_layer::{RpcTelemetryLayer, grpc_timeout, is_server_fault};

@@ -225,7 +225,7 @@ impl GrpcServer {
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            .layer(RpcTelemetryLayer::new())
+            .layer(RpcTelemetryLayer::new(Some(settings.default_deadline)))
             .layer(auth)
             .layer(super::malformed_requests_are_invalid())
             .add_routes(self.routes.routes())

@@ -1,11 +1,19 @@
 //! Every RPC gets a span (continuing the caller's W3C trace context from the
 //! gRPC metadata) and one `rpc.server.call.duration` measurement, taken when the
 //! response body ends, so streaming calls are measured to their last message.
+//!
+//! This layer also holds the call to its deadline (the caller's
+//! `grpc-timeout`, at most the server's default): a call still unanswered
+//! then is answered DEADLINE_EXCEEDED, as the gRPC specification says, and
+//! measured as such. Left to tonic, its own timer would answer CANCELLED
+//! and drop the call unmeasured — the slowest calls would be missing from
+//! the very dashboards that should show them. A call whose caller goes away
+//! first is measured as CANCELLED.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Request, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -22,10 +30,13 @@ use crate::telemetry::{DURATION_BUCKETS, extract_context};
 #[derive(Clone)]
 pub struct RpcTelemetryLayer {
     duration: Histogram<f64>,
+    default_deadline: Option<Duration>,
 }
 
 impl RpcTelemetryLayer {
-    pub fn new() -> Self {
+    /// `default_deadline` bounds calls that carry no deadline of their own
+    /// (the server's `.timeout`).
+    pub fn new(default_deadline: Option<Duration>) -> Self {
         let meter = opentelemetry::global::meter("inspraak.rpc");
         let duration = meter
             .f64_histogram("rpc.server.call.duration")
@@ -33,13 +44,10 @@ impl RpcTelemetryLayer {
             .with_description("Duration of RPCs handled by this server")
             .with_boundaries(DURATION_BUCKETS.to_vec())
             .build();
-        Self { duration }
-    }
-}
-
-impl Default for RpcTelemetryLayer {
-    fn default() -> Self {
-        Self::new()
+        Self {
+            duration,
+            default_deadline,
+        }
     }
 }
 
@@ -50,6 +58,7 @@ impl<S> Layer<S> for RpcTelemetryLayer {
         RpcTelemetry {
             inner,
             duration: self.duration.clone(),
+            default_deadline: self.default_deadline,
         }
     }
 }
@@ -58,6 +67,50 @@ impl<S> Layer<S> for RpcTelemetryLayer {
 pub struct RpcTelemetry<S> {
     inner: S,
     duration: Histogram<f64>,
+    default_deadline: Option<Duration>,
+}
+
+/// How much earlier than tonic's own timer this layer's fires. tonic's
+/// deadline is taken a moment before this layer's and timers fire on
+/// millisecond ticks: without the margin, tonic's could fire first.
+const AHEAD_OF_TONIC: Duration = Duration::from_millis(2);
+
+/// The deadline a caller gave in `grpc-timeout` (`<up to 8 digits><unit>`,
+/// H M S m u n); none when absent or malformed (tonic ignores those too).
+pub fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// The measurement of a call not yet answered: taken as CANCELLED if the
+/// call is dropped first (its caller went away).
+struct Unanswered(Option<Recorder>);
+
+impl Unanswered {
+    fn answered(mut self) -> Option<Recorder> {
+        self.0.take()
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(recorder) = self.0.take() {
+            recorder.record(Code::Cancelled);
+        }
+    }
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -101,16 +154,36 @@ where
         extract_context(&span, request.headers());
         crate::telemetry::record_trace_ids(&span);
 
+        let deadline = match (grpc_timeout(request.headers()), self.default_deadline) {
+            (Some(asked), Some(default)) => Some(asked.min(default)),
+            (asked, default) => asked.or(default),
+        }
+        .map(|within| {
+            tokio::time::Instant::from_std(started) + within.saturating_sub(AHEAD_OF_TONIC)
+        });
+        let recorder = Recorder {
+            started,
+            duration,
+            method,
+            fault: is_server_fault,
+            span: span.clone(),
+        };
         Box::pin(
             async move {
-                let response = inner.call(request).await?;
-                let span = tracing::Span::current();
-                let recorder = Recorder {
-                    started,
-                    duration,
-                    method,
-                    fault: is_server_fault,
-                    span,
+                let unanswered = Unanswered(Some(recorder));
+                let call = inner.call(request);
+                let response = match deadline {
+                    None => call.await?,
+                    Some(at) => match tokio::time::timeout_at(at, call).await {
+                        Ok(response) => response?,
+                        Err(_) => tonic::Status::deadline_exceeded(
+                            "the call's deadline passed before it was answered",
+                        )
+                        .into_http(),
+                    },
+                };
+                let Some(recorder) = unanswered.answered() else {
+                    return Ok(response);
                 };
                 // Trailers-only responses (every error) carry the status in
                 // the headers; otherwise it arrives in the trailers.
