@@ -99,10 +99,23 @@ fn sqlx_unavailable(error: &sqlx::Error) -> bool {
         // (refused, reset, broken pipe, end of stream mid-reply, timeouts).
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
         sqlx::Error::Database(error) => {
-            error.code().is_some_and(|code| unavailable_sqlstate(&code))
+            match error.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                Some(sqlite) => {
+                    sqlx::error::DatabaseError::code(sqlite).is_some_and(|code| sqlite_busy(&code))
+                }
+                None => error.code().is_some_and(|code| unavailable_sqlstate(&code)),
+            }
         }
         _ => false,
     }
+}
+
+/// SQLite's "database is locked": another writer held the file past the
+/// busy timeout (SQLITE_BUSY, SQLITE_LOCKED and their extended codes,
+/// whose low byte is the primary code). Worth a retry, not a bug.
+fn sqlite_busy(code: &str) -> bool {
+    code.parse::<u32>()
+        .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 /// PostgreSQL's SQLSTATEs for a server that cannot serve now: class 08
@@ -198,6 +211,54 @@ mod tests {
             let status = Status::from(Error::Database(error));
             assert_eq!(status.code(), Code::Unavailable, "{text}");
             assert_eq!(status.message(), DATABASE_UNAVAILABLE);
+        }
+    }
+
+    /// A second writer on an SQLite file that the first holds locked,
+    /// without waiting: "database is locked" is a busy database, retryable.
+    #[tokio::test]
+    async fn a_locked_sqlite_database_is_unavailable() {
+        let path = std::env::temp_dir().join(format!("inspraak-busy-{}.db", uuid::Uuid::now_v7()));
+        let url = format!("sqlite:{}?mode=rwc", path.display());
+        let connect = |url: String| async move {
+            let mut options = sea_orm::ConnectOptions::new(url);
+            options.max_connections(1).sqlx_logging(false);
+            sea_orm::Database::connect(options)
+                .await
+                .expect("open the file")
+        };
+        let (holder, other) = (connect(url.clone()).await, connect(url).await);
+        holder
+            .execute_unprepared("CREATE TABLE t (n INTEGER)")
+            .await
+            .expect("a table");
+        holder
+            .execute_unprepared("BEGIN IMMEDIATE")
+            .await
+            .expect("the write lock");
+        other
+            .execute_unprepared("PRAGMA busy_timeout = 0")
+            .await
+            .expect("no waiting");
+        let error = other
+            .execute_unprepared("INSERT INTO t (n) VALUES (1)")
+            .await
+            .expect_err("the file is locked");
+        let text = error.to_string();
+        assert!(text.contains("locked"), "{text}");
+        assert_eq!(code(error), Code::Unavailable, "{text}");
+        holder.execute_unprepared("ROLLBACK").await.expect("unlock");
+        drop((holder, other));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn sqlite_codes_that_mean_busy() {
+        for busy in ["5", "6", "261", "517", "773", "262"] {
+            assert!(sqlite_busy(busy), "{busy}");
+        }
+        for other in ["1", "19", "2067", "11", "14", "SQLITE_BUSY", ""] {
+            assert!(!sqlite_busy(other), "{other}");
         }
     }
 
