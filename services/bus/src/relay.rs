@@ -171,15 +171,26 @@ impl Relay {
     /// Counts the outbox and the age of its oldest row, for the gauges.
     async fn measure_backlog(&self) -> Result<(), DbErr> {
         let rows = outbox::Entity::find().count(&self.db).await?;
-        let oldest = outbox::Entity::find()
+        // Events the broker returned did reach it; waiting out their grace
+        // is not a relay that cannot get through, which is what the age
+        // tells operators. The oldest other row is measured.
+        let returned = self.unrouted_lock().len() as u64;
+        let oldest_rows = outbox::Entity::find()
             .order_by_asc(outbox::Column::Id)
-            .one(&self.db)
-            .await?
-            .map_or(0, |row| {
-                (chrono::Utc::now() - row.created_at)
-                    .num_milliseconds()
-                    .max(0)
-            });
+            .limit(returned + 1)
+            .all(&self.db)
+            .await?;
+        let oldest = {
+            let unrouted = self.unrouted_lock();
+            oldest_rows
+                .into_iter()
+                .find(|row| !unrouted.contains_key(&row.event_id))
+                .map_or(0, |row| {
+                    (chrono::Utc::now() - row.created_at)
+                        .num_milliseconds()
+                        .max(0)
+                })
+        };
         self.backlog.rows.store(rows, Ordering::Relaxed);
         self.backlog
             .oldest_age_ms
