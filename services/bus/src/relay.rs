@@ -6,9 +6,18 @@
 //! deletes the rows and commits. A failure anywhere rolls back: the rows stay
 //! and are published again later, so an event may reach the broker twice but
 //! is never lost; consumers' inboxes absorb the duplicates.
+//!
+//! An event no queue is bound to is returned by the broker. It may be early
+//! (on a platform's first start, before its consumers declared their
+//! queues), so it stays in the outbox and is tried again; but it must not
+//! hold back the events behind it, so such a batch is published one event
+//! at a time. An event still unroutable after `BUS_UNROUTED_GRACE` has no
+//! consumer (not every fact interests another service): it is deleted with a
+//! warning.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use std::time::Instant;
 
@@ -33,6 +42,9 @@ pub struct RelaySettings {
     /// this process wake the relay at once).
     pub poll_interval: Duration,
     pub max_backoff: Duration,
+    /// How long an event no queue is bound to is tried again before it is
+    /// deleted as having no consumer.
+    pub unrouted_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +63,8 @@ pub struct Relay {
     published: Counter<u64>,
     confirm_latency: Histogram<f64>,
     backlog: Arc<Backlog>,
+    /// Events the broker returned, by event id, and when that first happened.
+    unrouted: Mutex<HashMap<String, Instant>>,
 }
 
 /// The outbox as last measured, read by the backlog gauges. A backlog that
@@ -97,6 +111,7 @@ impl Relay {
             .build();
         Self {
             backlog,
+            unrouted: Mutex::new(HashMap::new()),
             db,
             broker,
             wake,
@@ -156,15 +171,26 @@ impl Relay {
     /// Counts the outbox and the age of its oldest row, for the gauges.
     async fn measure_backlog(&self) -> Result<(), DbErr> {
         let rows = outbox::Entity::find().count(&self.db).await?;
-        let oldest = outbox::Entity::find()
+        // Events the broker returned did reach it; waiting out their grace
+        // is not a relay that cannot get through, which is what the age
+        // tells operators. The oldest other row is measured.
+        let returned = self.unrouted_lock().len() as u64;
+        let oldest_rows = outbox::Entity::find()
             .order_by_asc(outbox::Column::Id)
-            .one(&self.db)
-            .await?
-            .map_or(0, |row| {
-                (chrono::Utc::now() - row.created_at)
-                    .num_milliseconds()
-                    .max(0)
-            });
+            .limit(returned + 1)
+            .all(&self.db)
+            .await?;
+        let oldest = {
+            let unrouted = self.unrouted_lock();
+            oldest_rows
+                .into_iter()
+                .find(|row| !unrouted.contains_key(&row.event_id))
+                .map_or(0, |row| {
+                    (chrono::Utc::now() - row.created_at)
+                        .num_milliseconds()
+                        .max(0)
+                })
+        };
         self.backlog.rows.store(rows, Ordering::Relaxed);
         self.backlog
             .oldest_age_ms
@@ -231,17 +257,85 @@ impl Relay {
             })
             .collect();
         let started = std::time::Instant::now();
-        self.broker.publish_confirmed(&batch).await?;
+        // A batch holding an event returned before goes one by one at once:
+        // publishing it whole would be returned again, after RabbitMQ had
+        // routed (and so would duplicate) the rest.
+        let returned_before = {
+            let unrouted = self.unrouted_lock();
+            rows.iter().any(|row| unrouted.contains_key(&row.event_id))
+        };
+        let done: Vec<i64> = if returned_before {
+            self.publish_one_by_one(&rows, &batch).await?
+        } else {
+            match self.broker.publish_confirmed(&batch).await {
+                Ok(()) => rows.iter().map(|row| row.id).collect(),
+                Err(BrokerError::Unroutable { .. }) => {
+                    self.publish_one_by_one(&rows, &batch).await?
+                }
+                Err(error) => return Err(error.into()),
+            }
+        };
         self.confirm_latency
             .record(started.elapsed().as_secs_f64(), &[]);
-        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        outbox::Entity::delete_many()
-            .filter(outbox::Column::Id.is_in(ids))
-            .exec(&txn)
-            .await?;
+        if !done.is_empty() {
+            outbox::Entity::delete_many()
+                .filter(outbox::Column::Id.is_in(done.iter().copied()))
+                .exec(&txn)
+                .await?;
+        }
         txn.commit().await?;
         drop(spans);
-        self.published.add(rows.len() as u64, &[]);
-        Ok(rows.len())
+        self.published.add(done.len() as u64, &[]);
+        Ok(done.len())
+    }
+
+    /// A batch the broker returned an event of: each event on its own, so
+    /// the routable ones go out. Returns the rows that are done with:
+    /// published, or unroutable for longer than the grace and so dropped.
+    async fn publish_one_by_one(
+        &self,
+        rows: &[outbox::Model],
+        batch: &[Outgoing],
+    ) -> Result<Vec<i64>, RelayError> {
+        let mut done = Vec::new();
+        for (row, message) in rows.iter().zip(batch) {
+            match self
+                .broker
+                .publish_confirmed(std::slice::from_ref(message))
+                .await
+            {
+                Ok(()) => {
+                    self.unrouted_lock().remove(&row.event_id);
+                    done.push(row.id);
+                }
+                Err(BrokerError::Unroutable { routing_key }) => {
+                    let mut unrouted = self.unrouted_lock();
+                    let since = *unrouted
+                        .entry(row.event_id.clone())
+                        .or_insert_with(Instant::now);
+                    if since.elapsed() >= self.settings.unrouted_grace {
+                        tracing::warn!(
+                            event_id = %row.event_id,
+                            %routing_key,
+                            "no queue is bound to this event's routing key: no service consumes it; dropped from the outbox"
+                        );
+                        unrouted.remove(&row.event_id);
+                        done.push(row.id);
+                    }
+                }
+                // The rows published so far are confirmed: keep that, and let
+                // the caller back off for the rest.
+                Err(error) if !done.is_empty() => {
+                    tracing::debug!(%error, "publishing one by one stopped");
+                    break;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(done)
+    }
+
+    fn unrouted_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.unrouted.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -82,6 +82,7 @@ impl BusSettings {
                 batch_size: env.bounded_or("OUTBOX_BATCH_SIZE", 500, 1, 10_000),
                 poll_interval: env.duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1)),
                 max_backoff,
+                unrouted_grace: env.duration_or("BUS_UNROUTED_GRACE", Duration::from_secs(5 * 60)),
             },
         }
     }
@@ -105,6 +106,7 @@ impl BusSettings {
                 batch_size: 500,
                 poll_interval: Duration::from_millis(200),
                 max_backoff: Duration::from_secs(1),
+                unrouted_grace: Duration::from_secs(5 * 60),
             },
         }
     }

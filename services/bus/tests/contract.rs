@@ -144,6 +144,21 @@ impl Fixture {
         (distinct as u64, total as u64)
     }
 
+    async fn outbox_rows(&self) -> i64 {
+        self.db
+            .query_one(
+                &Query::select()
+                    .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+                    .from(Alias::new("outbox"))
+                    .to_owned(),
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+    }
+
     async fn applied_ids(&self) -> HashSet<String> {
         let stmt = Query::select()
             .column(Alias::new("event_id"))
@@ -472,29 +487,61 @@ async fn a_redelivered_event_has_no_second_effect(flavour: Flavour) {
     fixture.cleanup().await;
 }
 
-/// Publishing to a routing key no queue is bound to fails instead of
-/// vanishing, so the outbox keeps the event.
+/// Publishing to a routing key no queue is bound to does not make the
+/// event vanish: it waits in the outbox (it may be early, before its
+/// consumer's queue exists).
 async fn unroutable_events_stay_in_the_outbox(flavour: Flavour) {
     let fixture = Fixture::new(flavour, 3).await;
     // No consumer: nothing is bound.
     fixture.write_events(3, 3, "nobody-listens").await;
     let relay = fixture.bus.relay(fixture.db.clone());
-    let error = relay.publish_batch().await.unwrap_err();
-    assert!(error.to_string().contains("no queue is bound"), "{error}");
-    let left = fixture
-        .db
-        .query_one(
-            &Query::select()
-                .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
-                .from(Alias::new("outbox"))
-                .to_owned(),
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
-        .unwrap();
-    assert_eq!(left, 3, "the events wait in the outbox");
+    assert_eq!(relay.publish_batch().await.unwrap(), 0, "nothing published");
+    assert_eq!(
+        fixture.outbox_rows().await,
+        3,
+        "the events wait in the outbox"
+    );
+    fixture.cleanup().await;
+}
+
+/// An event no queue is bound to does not hold back the events behind it;
+/// still unroutable after the grace, it is dropped: no service consumes it.
+async fn an_unroutable_event_holds_back_nothing(flavour: Flavour) {
+    let mut fixture = Fixture::new(flavour, 3).await;
+    let mut settings = fixture.bus.settings().clone();
+    settings.relay.unrouted_grace = Duration::from_secs(2);
+    fixture.bus = Bus::with_broker("testsvc", fixture.bus.broker().clone(), settings);
+    // One transaction, so the unroutable event heads the relay's batch.
+    let outbox = fixture.bus.outbox();
+    let txn = inspraak_kit::db::begin_write(&fixture.db).await.unwrap();
+    for (kind, i) in [
+        ("othersvc.thing.happened.v1", 1),
+        ("testsvc.thing.happened.v1", 1),
+        ("testsvc.thing.happened.v1", 2),
+        ("testsvc.thing.happened.v1", 3),
+    ] {
+        let event = NewEvent::new(
+            kind.parse().unwrap(),
+            "thing",
+            "behind",
+            i,
+            chrono::Utc::now(),
+            &prost_types::Duration::default(),
+        );
+        outbox.write(&txn, event).await.unwrap();
+    }
+    outbox.commit(txn).await.unwrap();
+    fixture.start(Recorder::default()).await;
+    fixture.wait_for_effects(3, Duration::from_secs(10)).await;
+    assert_eq!(fixture.effects().await, (3, 3));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while fixture.outbox_rows().await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the unroutable event is dropped after its grace"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     fixture.cleanup().await;
 }
 
@@ -539,5 +586,6 @@ on_both_brokers!(
     failing_events_are_dead_lettered_and_replayed,
     a_redelivered_event_has_no_second_effect,
     unroutable_events_stay_in_the_outbox,
+    an_unroutable_event_holds_back_nothing,
     a_commit_wakes_the_relay,
 );

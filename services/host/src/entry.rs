@@ -19,6 +19,7 @@ pub async fn run_from_env<A: ServiceApp>(defaults: Defaults) -> ExitCode {
         TelemetrySettings::from_env(&mut telemetry_env, &format!("inspraak-{}", A::NAME));
     // The service's own settings, read with the same prefix rules.
     let app = A::configure(&mut telemetry_env);
+    let clock = Clock::from_env(&mut telemetry_env);
     let config = ServiceConfig::from_env(&env, A::NAME, A::DEFAULT_PORT, defaults);
     let (config, telemetry_settings) = match (config, telemetry_env.finish()) {
         (Ok(config), Ok(())) => (config, telemetry_settings),
@@ -43,19 +44,19 @@ pub async fn run_from_env<A: ServiceApp>(defaults: Defaults) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let code = serve(app, config).await;
+    let code = serve(app, config, clock).await;
     // Flushing blocks; keep it off the runtime's worker threads.
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     code
 }
 
-async fn serve<A: ServiceApp>(app: A, config: ServiceConfig) -> ExitCode {
+async fn serve<A: ServiceApp>(app: A, config: ServiceConfig, clock: Clock) -> ExitCode {
     let shutdown = CancellationToken::new();
     if let Err(error) = inspraak_kit::shutdown::cancel_on_signal(shutdown.clone()) {
         tracing::error!(%error, "cannot install signal handlers");
         return ExitCode::FAILURE;
     }
-    let running = match crate::start(app, config, Clock::system(), shutdown).await {
+    let running = match crate::start(app, config, clock, shutdown).await {
         Ok(running) => running,
         Err(error) => {
             tracing::error!(%error, "cannot start");

@@ -69,6 +69,26 @@ pub async fn first_admin(state: &State, email: &Email) -> Result<Bootstrapped> {
             })
             .exec_without_returning(&txn)
             .await?;
+            // Other services learn of people from this event: without it the
+            // first admin would be unknown to notifications, and the role
+            // granted below would reach nobody (no proposals to review, no
+            // escalations for them).
+            state
+                .publish(
+                    &txn,
+                    "identity.user.registered.v1",
+                    "user",
+                    user.id,
+                    user.version,
+                    &inspraak_proto::events::v1::UserRegistered {
+                        user_id: user.id.to_string(),
+                        email: user.email.clone(),
+                        display_name: user.display_name.clone(),
+                        locale: user.locale.clone(),
+                        email_confirmed: false,
+                    },
+                )
+                .await?;
             user
         }
     };

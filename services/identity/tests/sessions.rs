@@ -355,6 +355,24 @@ async fn the_first_admin_is_bootstrapped_at_start(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     let admin_id = granted.aggregate_id.clone();
+    // The other services learn of the new person before of their role.
+    let registered = identity
+        .event("identity.user.registered.v1", &admin_id)
+        .await;
+    let registered: inspraak_proto::events::v1::UserRegistered =
+        inspraak_bus::decode_payload(&registered).unwrap();
+    assert_eq!(registered.email, email);
+    let order: Vec<String> = identity
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.aggregate_id == admin_id)
+        .map(|e| e.r#type)
+        .collect();
+    assert_eq!(
+        order[..2],
+        ["identity.user.registered.v1", "identity.role.granted.v1"]
+    );
     // No password works before the setup code is used: there is none.
     for password in ["", PASSWORD, "admin", "password"] {
         let status = client

@@ -22,6 +22,8 @@ pub async fn bootstrap_admin(email: &str) -> ExitCode {
     let env = Env::from_process();
     let mut scoped = env.scoped("IDENTITY_");
     let service = IdentityService::configure(&mut scoped);
+    // The setup code's validity counts on the platform's time.
+    let clock = Clock::from_env(&mut scoped);
     let config = ServiceConfig::from_env(
         &env,
         IdentityService::NAME,
@@ -44,7 +46,7 @@ pub async fn bootstrap_admin(email: &str) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(service, config, &email).await {
+    match run(service, config, clock, &email).await {
         Ok(Bootstrapped::Created {
             user_id,
             setup_code,
@@ -70,6 +72,7 @@ pub async fn bootstrap_admin(email: &str) -> ExitCode {
 async fn run(
     service: IdentityService,
     config: ServiceConfig,
+    clock: Clock,
     email: &Email,
 ) -> Result<Bootstrapped, String> {
     let db = inspraak_kit::db::connect(&config.database)
@@ -84,7 +87,7 @@ async fn run(
     let context = Context {
         db,
         bus,
-        clock: Clock::system(),
+        clock,
         auth: config.auth.clone(),
     };
     let state = service.state(&context).map_err(|e| e.to_string())?;

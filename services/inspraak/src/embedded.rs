@@ -95,6 +95,8 @@ pub async fn run() -> ExitCode {
     let mut own = env.clone();
     let dir = data_dir(&mut own);
     let telemetry_settings = TelemetrySettings::from_env(&mut own, "inspraak");
+    // One clock for the four services, as they share one process.
+    let clock = Clock::from_env(&mut own);
     let configs = (
         config::<IdentityService>(&env, &dir),
         config::<ProjectsService>(&env, &dir),
@@ -139,7 +141,15 @@ pub async fn run() -> ExitCode {
         follow_identity(ContributionsService::NAME),
         follow_identity(NotificationsService::NAME),
     ];
-    let code = serve_all(identity, projects, contributions, notifications, follows).await;
+    let code = serve_all(
+        identity,
+        projects,
+        contributions,
+        notifications,
+        follows,
+        clock,
+    )
+    .await;
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     code
 }
@@ -150,6 +160,7 @@ async fn serve_all(
     contributions: (ContributionsService, ServiceConfig),
     notifications: (NotificationsService, ServiceConfig),
     follow_identity: [bool; 3],
+    clock: Clock,
 ) -> ExitCode {
     let shutdown = CancellationToken::new();
     if let Err(error) = inspraak_kit::shutdown::cancel_on_signal(shutdown.clone()) {
@@ -168,7 +179,6 @@ async fn serve_all(
         },
         inspraak_bus::BrokerUrl::Amqp(_) => None,
     };
-    let clock = Clock::system();
     let (mut projects, mut contributions, mut notifications) =
         (projects, contributions, notifications);
     let started = async {

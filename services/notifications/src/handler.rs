@@ -88,6 +88,15 @@ impl EventHandler for Notifier {
             }
             "identity.role.granted.v1" => {
                 let e: events::RoleGranted = decode_payload(event).map_err(reject)?;
+                // Registration and a role granted at once (the first admin)
+                // travel together and may be handled in either order; the
+                // role waits for the person rather than being lost.
+                if projections::not_yet_registered(txn, &e.user_id).await? {
+                    return Err(HandlerError::Retry(format!(
+                        "{} has a role but is not registered here yet",
+                        e.user_id
+                    )));
+                }
                 if projections::role(txn, &e.user_id, &e.role, true).await? {
                     extra.push(rights(&e.user_id, &e.role, None));
                 }

@@ -91,6 +91,12 @@ pub async fn updated<C: ConnectionTrait>(db: &C, event: &events::UserUpdated) ->
     Ok(())
 }
 
+/// Whether `user` is someone identity has not told us about yet (and did
+/// not delete): an event about them has come before their registration.
+pub async fn not_yet_registered<C: ConnectionTrait>(db: &C, user: &str) -> Result<bool, DbErr> {
+    Ok(person(db, user).await?.is_none() && !erased(db, user).await?)
+}
+
 /// Adds or removes `role`; returns whether the person has it now and did
 /// not before.
 pub async fn role<C: ConnectionTrait>(

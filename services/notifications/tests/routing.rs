@@ -270,4 +270,53 @@ async fn every_kind_reaches_its_people(backend: Backend) {
     platform.stop().await;
 }
 
+/// A role that arrives before the person's registration still counts: the
+/// first admin's two events travel together, and on PostgreSQL events are
+/// handled concurrently, so they can swap. (On SQLite they are handled one
+/// at a time, in the order they were written.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_granted_before_registration_counts() {
+    let platform = Platform::start(Backend::Postgres).await;
+    let id = uuid::Uuid::now_v7().to_string();
+    let admin = Who {
+        id: id.clone(),
+        email: format!("{}@city.example", &id[id.len() - 12..]),
+        roles: vec!["platform_admin".to_owned()],
+    };
+    // The role first; it is handled (publish returns) only once the
+    // registration that follows it has been.
+    let granted = events::RoleGranted {
+        user_id: admin.id.clone(),
+        role: "platform_admin".to_owned(),
+        project_reviewer: true,
+        granted_by: "bootstrap".to_owned(),
+    };
+    let role = platform.publish("identity.role.granted.v1", 2, &granted);
+    let registration = async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        platform
+            .publish(
+                "identity.user.registered.v1",
+                1,
+                &events::UserRegistered {
+                    user_id: admin.id.clone(),
+                    email: admin.email.clone(),
+                    display_name: "Platform admin".to_owned(),
+                    locale: "en".to_owned(),
+                    email_confirmed: false,
+                },
+            )
+            .await
+    };
+    tokio::join!(role, registration);
+    platform
+        .wait_until("the admin's rights in their inbox", || async {
+            kinds(&platform, &admin).await == ["rights_received"]
+        })
+        .await;
+    let mails = platform.mails(1).await;
+    assert_eq!(support::to(&mails, &admin).len(), 1, "and by mail");
+    platform.stop().await;
+}
+
 inspraak_host::on_both_databases!(every_kind_reaches_its_people);

@@ -1,5 +1,7 @@
-//! Running `inspraak all` on a fresh data directory and the `inspraak`
-//! command line against it, as an operator would.
+//! Running the platform as an operator would — `inspraak all` on a fresh
+//! data directory, or four `inspraak serve` processes each on its own
+//! PostgreSQL database on one RabbitMQ exchange — and the `inspraak` command
+//! line against it.
 
 #![allow(dead_code)]
 
@@ -8,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use inspraak_kit::testing::{TestDatabase, amqp_url, unique};
 
 pub const SERVICES: [&str; 4] = ["identity", "projects", "contributions", "notifications"];
 pub const ADMIN: &str = "it-team@city.example";
@@ -152,6 +156,63 @@ impl Platform {
         Self::start_with(|_| {})
     }
 
+    /// The platform deployed as in production: four `inspraak serve`
+    /// processes, each with a fresh PostgreSQL database, on RabbitMQ with an
+    /// exchange and queues of their own; all removed when the platform is
+    /// dropped. `env` is given to every process (a service's own variable
+    /// with its prefix, e.g. `NOTIFICATIONS_SMTP_HOST`, reaches that one).
+    pub fn start_production(env: &[(&str, &str)]) -> Self {
+        let databases: Vec<TestDatabase> = current_thread().block_on(async {
+            let mut databases = Vec::new();
+            for _ in SERVICES {
+                databases.push(TestDatabase::postgres().await);
+            }
+            databases
+        });
+        let deployment = Deployment {
+            exchange: unique("inspraak.events.test_"),
+            prefix: unique("test_"),
+            dir: temp_dir(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        std::fs::create_dir_all(&deployment.dir).expect("temp dir");
+        // Identity first: the others verify tokens with its keys.
+        let (identity, identity_url, code) =
+            deployment.start("identity", &databases[0], None, true);
+        let mut children = vec![identity];
+        let mut urls = vec![("identity".to_owned(), identity_url.clone())];
+        for (service, database) in SERVICES[1..].iter().zip(&databases[1..]) {
+            let (child, url, _) = deployment.start(service, database, Some(&identity_url), false);
+            children.push(child);
+            urls.push(((*service).to_owned(), url));
+        }
+        let Deployment {
+            exchange,
+            prefix,
+            dir,
+            ..
+        } = deployment;
+        let cleanup = move || {
+            drop(databases);
+            let queues: Vec<String> = QUEUES.iter().map(|q| format!("{prefix}{q}")).collect();
+            // Runs in Drop: a failure here must not panic again.
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(inspraak_bus::testing::delete_rabbit_objects(
+                    &amqp_url(),
+                    &exchange,
+                    &queues,
+                ));
+            }
+        };
+        Self::from_parts(children, dir, urls, code, Some(Box::new(cleanup)))
+    }
+
     fn wait_until_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -266,6 +327,104 @@ impl Drop for Platform {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The queues the services declare on RabbitMQ, before their prefix.
+const QUEUES: [&str; 7] = [
+    "projects.collected",
+    "projects.dlq",
+    "contributions.projection",
+    "contributions.people",
+    "contributions.dlq",
+    "notifications.notify",
+    "notifications.dlq",
+];
+
+/// What the `inspraak serve` processes of one platform share.
+struct Deployment {
+    exchange: String,
+    prefix: String,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Deployment {
+    fn serve(&self, service: &str, database: &TestDatabase, identity: Option<&str>) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_inspraak"));
+        command
+            .args(["serve", service])
+            .env("DATABASE_URL", &database.url)
+            .env("BUS_URL", amqp_url())
+            .env("BUS_EXCHANGE", &self.exchange)
+            .env("BUS_QUEUE_PREFIX", &self.prefix)
+            .env("GRPC_ADDR", "127.0.0.1:0")
+            .env("ADMIN_ADDR", "off")
+            .env("UNSUBSCRIBE_ADDR", "127.0.0.1:0")
+            .env("MAIL_DIR", self.dir.join("mail"))
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env("BOOTSTRAP_ADMIN_EMAIL", ADMIN)
+            .env_remove("IDENTITY_URL");
+        if let Some(identity) = identity {
+            command.env("IDENTITY_URL", identity);
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// Starts a service and returns the address it says it started on (and
+    /// the setup code, for identity). What it logs at WARN or worse is
+    /// echoed to the test's output, for when a test fails.
+    fn start(
+        &self,
+        service: &str,
+        database: &TestDatabase,
+        identity: Option<&str>,
+        wants_code: bool,
+    ) -> (Child, String, String) {
+        let (child, rx) = spawn_logged(self.serve(service, database, identity));
+        let (mut addr, mut code) = (String::new(), String::new());
+        watch(&rx, "the service starts", |is_err, line| {
+            if is_err {
+                if let Some(found) = setup_code(line) {
+                    code = found;
+                }
+            } else if let Ok(entry) = serde_json::from_str::<serde_json::Value>(line)
+                && entry["message"] == "started"
+            {
+                addr = entry["addr"].as_str().unwrap_or_default().to_owned();
+            }
+            !addr.is_empty() && (!wants_code || !code.is_empty())
+        });
+        echo_problems(rx, service);
+        (child, format!("http://{addr}"), code)
+    }
+}
+
+/// Keeps draining a service's output, printing its warnings and errors.
+fn echo_problems(rx: mpsc::Receiver<(bool, String)>, service: &str) {
+    let service = service.to_owned();
+    std::thread::spawn(move || {
+        while let Ok((_, line)) = rx.recv() {
+            if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line)
+                && matches!(entry["level"].as_str(), Some("WARN" | "ERROR"))
+                // The broker client's own line per returned message repeats
+                // the relay's warning with the whole message.
+                && entry["target"] != "lapin::returned_messages"
+            {
+                // Enough to see what went wrong, not whole message dumps.
+                let shown: String = line.chars().take(400).collect();
+                eprintln!("[{service}] {shown}");
+            }
+        }
+    });
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
 }
 
 pub fn temp_dir() -> PathBuf {

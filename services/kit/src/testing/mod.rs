@@ -1,6 +1,7 @@
 //! Test support shared by every service's tests: isolated databases on the
-//! real PostgreSQL (or a SQLite file), unique broker names, signing keys and
-//! a JWKS server standing in for identity.
+//! real PostgreSQL (or a SQLite file), unique broker names, signing keys, a
+//! JWKS server standing in for identity, and an SMTP sink that keeps the mail
+//! it is sent.
 //!
 //! Server locations come from the environment and default to the local
 //! servers: `INSPRAAK_TEST_POSTGRES_URL`
@@ -8,6 +9,7 @@
 //! `INSPRAAK_TEST_AMQP_URL` (`amqp://guest:guest@127.0.0.1:5672/%2f`).
 
 mod database;
+pub mod smtp;
 mod tokens;
 
 pub use database::TestDatabase;

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses part of this module
 
-pub mod smtp;
+pub use inspraak_kit::testing::smtp;
 
 use std::time::{Duration as StdDuration, Instant};
 

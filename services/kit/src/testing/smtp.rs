@@ -19,7 +19,8 @@ pub struct Mail {
 }
 
 impl Mail {
-    /// A header's value (unfolded), if present.
+    /// A header's value, unfolded as RFC 5322 says (the line break goes, the
+    /// whitespace after it stays), if present.
     pub fn header(&self, name: &str) -> Option<String> {
         let head = self.data.split("\r\n\r\n").next().unwrap_or_default();
         let mut value: Option<String> = None;
@@ -27,7 +28,7 @@ impl Mail {
             if let Some(v) = value.as_mut()
                 && (line.starts_with(' ') || line.starts_with('\t'))
             {
-                v.push_str(line.trim_start());
+                v.push_str(line);
                 continue;
             }
             if value.is_some() {
