@@ -11,7 +11,9 @@
 //! (on a platform's first start, before its consumers declared their
 //! queues), so it stays in the outbox and is tried again; but it must not
 //! hold back the events behind it, so such a batch is published one event
-//! at a time. An event still unroutable after `BUS_UNROUTED_GRACE` has no
+//! at a time, and between its tries (every `UNROUTED_RETRY`) it is left out
+//! of the batches, so that however many such events wait, the ones behind
+//! them go out. An event still unroutable after `BUS_UNROUTED_GRACE` has no
 //! consumer (not every fact interests another service): it is deleted with a
 //! warning.
 
@@ -63,9 +65,20 @@ pub struct Relay {
     published: Counter<u64>,
     confirm_latency: Histogram<f64>,
     backlog: Arc<Backlog>,
-    /// Events the broker returned, by event id, and when that first happened.
-    unrouted: Mutex<HashMap<String, Instant>>,
+    /// Events the broker returned, by event id.
+    unrouted: Mutex<HashMap<String, Returned>>,
 }
+
+/// An event the broker returned: no queue was bound to its routing key.
+struct Returned {
+    /// Its outbox row, left out of batches until its next try.
+    row: i64,
+    first: Instant,
+    last: Instant,
+}
+
+/// How often an event the broker returned is tried again.
+const UNROUTED_RETRY: Duration = Duration::from_secs(5);
 
 /// The outbox as last measured, read by the backlog gauges. A backlog that
 /// grows or ages means events are not reaching the broker.
@@ -202,12 +215,21 @@ impl Relay {
     /// published.
     pub async fn publish_batch(&self) -> Result<usize, RelayError> {
         let txn = inspraak_kit::db::begin_write(&self.db).await?;
-        let rows = outbox::Entity::find()
+        // Returned events not yet due for another try stay out of the batch.
+        let resting: Vec<i64> = self
+            .unrouted_lock()
+            .values()
+            .filter(|returned| returned.last.elapsed() < UNROUTED_RETRY)
+            .map(|returned| returned.row)
+            .collect();
+        let mut claim = outbox::Entity::find()
             .order_by_asc(outbox::Column::Id)
             .limit(self.settings.batch_size)
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .all(&txn)
-            .await?;
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        if !resting.is_empty() {
+            claim = claim.filter(outbox::Column::Id.is_not_in(resting));
+        }
+        let rows = claim.all(&txn).await?;
         if rows.is_empty() {
             txn.commit().await?;
             return Ok(0);
@@ -310,10 +332,14 @@ impl Relay {
                 }
                 Err(BrokerError::Unroutable { routing_key }) => {
                     let mut unrouted = self.unrouted_lock();
-                    let since = *unrouted
-                        .entry(row.event_id.clone())
-                        .or_insert_with(Instant::now);
-                    if since.elapsed() >= self.settings.unrouted_grace {
+                    let now = Instant::now();
+                    let returned = unrouted.entry(row.event_id.clone()).or_insert(Returned {
+                        row: row.id,
+                        first: now,
+                        last: now,
+                    });
+                    returned.last = now;
+                    if returned.first.elapsed() >= self.settings.unrouted_grace {
                         tracing::warn!(
                             event_id = %row.event_id,
                             %routing_key,
@@ -335,7 +361,7 @@ impl Relay {
         Ok(done)
     }
 
-    fn unrouted_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+    fn unrouted_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Returned>> {
         self.unrouted.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

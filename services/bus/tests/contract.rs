@@ -545,6 +545,43 @@ async fn an_unroutable_event_holds_back_nothing(flavour: Flavour) {
     fixture.cleanup().await;
 }
 
+/// However many unroutable events wait — more than a batch holds — the
+/// events behind them go out at once, long before the unroutable ones'
+/// grace ends.
+async fn unroutable_events_beyond_a_batch_hold_back_nothing(flavour: Flavour) {
+    let mut fixture = Fixture::new(flavour, 3).await;
+    let mut settings = fixture.bus.settings().clone();
+    settings.relay.batch_size = 2;
+    settings.relay.unrouted_grace = Duration::from_secs(600);
+    fixture.bus = Bus::with_broker("testsvc", fixture.bus.broker().clone(), settings);
+    let outbox = fixture.bus.outbox();
+    let txn = inspraak_kit::db::begin_write(&fixture.db).await.unwrap();
+    let events = (1..=5)
+        .map(|i| ("othersvc.thing.happened.v1", i))
+        .chain((1..=3).map(|i| ("testsvc.thing.happened.v1", i)));
+    for (kind, i) in events {
+        let event = NewEvent::new(
+            kind.parse().unwrap(),
+            "thing",
+            "behind-many",
+            i,
+            chrono::Utc::now(),
+            &prost_types::Duration::default(),
+        );
+        outbox.write(&txn, event).await.unwrap();
+    }
+    outbox.commit(txn).await.unwrap();
+    fixture.start(Recorder::default()).await;
+    fixture.wait_for_effects(3, Duration::from_secs(10)).await;
+    assert_eq!(fixture.effects().await, (3, 3));
+    assert_eq!(
+        fixture.outbox_rows().await,
+        5,
+        "the unroutable events wait out their grace"
+    );
+    fixture.cleanup().await;
+}
+
 /// The relay publishes right after a commit, not at its next poll: with a
 /// poll interval of a minute, an event still arrives within seconds.
 async fn a_commit_wakes_the_relay(flavour: Flavour) {
@@ -587,5 +624,6 @@ on_both_brokers!(
     a_redelivered_event_has_no_second_effect,
     unroutable_events_stay_in_the_outbox,
     an_unroutable_event_holds_back_nothing,
+    unroutable_events_beyond_a_batch_hold_back_nothing,
     a_commit_wakes_the_relay,
 );
