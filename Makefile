@@ -39,7 +39,7 @@ test: test-services
 # The fault scenarios with their long profiles (INSPRAAK_SOAK=1), their
 # summary lines shown.
 soak: test-services
-	INSPRAAK_SOAK=1 $(CARGO) nextest run -p inspraak-tests --no-capture --run-ignored all \
+	INSPRAAK_SOAK=1 $(CARGO) nextest run --profile soak -p inspraak-tests --no-capture --run-ignored all \
 		--test database_outage --test broker_outage --test degraded_network
 
 test-services:

@@ -2,8 +2,18 @@
 //! removing what it declared.
 
 /// Deletes `queues` and `exchange` from the broker at `amqp_url`, ignoring
-/// what is already gone.
+/// what is already gone. Bounded: a broker exchange can go unanswered (a
+/// connection's close, seen never to complete), and a test's cleanup must
+/// not hang the run.
 pub async fn delete_rabbit_objects(amqp_url: &str, exchange: &str, queues: &[String]) {
+    let limit = std::time::Duration::from_secs(20);
+    let deleted = tokio::time::timeout(limit, delete(amqp_url, exchange, queues)).await;
+    if deleted.is_err() {
+        eprintln!("removing {exchange} and its queues took over {limit:?}; left to the broker");
+    }
+}
+
+async fn delete(amqp_url: &str, exchange: &str, queues: &[String]) {
     let Ok(connection) =
         lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await
     else {
@@ -25,7 +35,13 @@ pub async fn delete_rabbit_objects(amqp_url: &str, exchange: &str, queues: &[Str
             )
             .await;
     }
-    let _ = connection.close(200, "cleanup".into()).await;
+    // The deletions are done; a close that never completes is not waited
+    // for long.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        connection.close(200, "cleanup".into()),
+    )
+    .await;
 }
 
 /// Closes, on the broker's side, every AMQP connection whose name contains

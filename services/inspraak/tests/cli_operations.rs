@@ -137,10 +137,17 @@ fn dead_letters_are_listed_inspected_and_replayed_and_failed_mail_sent_again() {
     assert_eq!(letters[0]["attempts"], 5);
     let table = platform.ok(&["dead-letters", "list"]);
     assert!(table.contains("recipient projection missing"), "{table}");
-    assert!(
-        table.contains("dead letters: projects 0, contributions 0, notifications 1500"),
-        "{table}"
-    );
+    if !table.contains("dead letters: projects 0, contributions 0, notifications 1500") {
+        // More than were planted: show the platform's own.
+        let all = platform.json(&["dead-letters", "list", "--limit", "1000"]);
+        let own: Vec<_> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|letter| letter["event_type"] != "testing.thing.happened.v1")
+            .collect();
+        panic!("dead letters beyond the 1500 planted: {own:#?}\n{table}");
+    }
 
     let inspected = platform.ok(&["dead-letters", "inspect", "notifications", EVENT_ID]);
     assert!(inspected.contains("thing 42 (version 3)"), "{inspected}");

@@ -24,6 +24,16 @@ pub struct Platform {
     pub setup_code: String,
     /// Runs after the processes stopped (broker objects, databases).
     cleanup: Option<Box<dyn FnOnce()>>,
+    /// How to start a service of a production platform again.
+    production: Option<Production>,
+}
+
+/// What a production platform's services need to be started again: the
+/// deployment they share and each one's database URL (in `SERVICES` order,
+/// as its children and URLs are).
+struct Production {
+    deployment: Deployment,
+    database_urls: Vec<String>,
 }
 
 /// A process whose stdout (`false`) and stderr (`true`) lines arrive on the
@@ -147,6 +157,7 @@ impl Platform {
             urls,
             setup_code,
             cleanup,
+            production: None,
         };
         platform.wait_until_ready();
         platform
@@ -180,21 +191,20 @@ impl Platform {
         };
         std::fs::create_dir_all(&deployment.dir).expect("temp dir");
         // Identity first: the others verify tokens with its keys.
+        let any_port = "127.0.0.1:0";
         let (identity, identity_url, code) =
-            deployment.start("identity", &databases[0], None, true);
+            deployment.start("identity", &databases[0].url, None, any_port, true);
         let mut children = vec![identity];
         let mut urls = vec![("identity".to_owned(), identity_url.clone())];
         for (service, database) in SERVICES[1..].iter().zip(&databases[1..]) {
-            let (child, url, _) = deployment.start(service, database, Some(&identity_url), false);
+            let (child, url, _) =
+                deployment.start(service, &database.url, Some(&identity_url), any_port, false);
             children.push(child);
             urls.push(((*service).to_owned(), url));
         }
-        let Deployment {
-            exchange,
-            prefix,
-            dir,
-            ..
-        } = deployment;
+        let database_urls: Vec<String> = databases.iter().map(|d| d.url.clone()).collect();
+        let (exchange, prefix) = (deployment.exchange.clone(), deployment.prefix.clone());
+        let dir = deployment.dir.clone();
         let cleanup = move || {
             drop(databases);
             let queues: Vec<String> = QUEUES.iter().map(|q| format!("{prefix}{q}")).collect();
@@ -210,7 +220,52 @@ impl Platform {
                 ));
             }
         };
-        Self::from_parts(children, dir, urls, code, Some(Box::new(cleanup)))
+        let mut platform = Self::from_parts(children, dir, urls, code, Some(Box::new(cleanup)));
+        platform.production = Some(Production {
+            deployment,
+            database_urls,
+        });
+        platform
+    }
+
+    /// The gRPC URL of `service`.
+    pub fn url(&self, service: &str) -> &str {
+        self.urls
+            .iter()
+            .find(|(name, _)| name == service)
+            .map(|(_, url)| url.as_str())
+            .unwrap_or_else(|| panic!("no service {service}"))
+    }
+
+    /// The database URL of `service`, on a production platform.
+    pub fn database_url(&self, service: &str) -> &str {
+        let production = self.production.as_ref().expect("a production platform");
+        &production.database_urls[service_index(service)]
+    }
+
+    /// Kills `service`'s process with SIGKILL, as a crash or an OOM kill
+    /// would: no drain, no goodbye to the broker or the database.
+    pub fn kill(&mut self, service: &str) {
+        let child = &mut self.children[service_index(service)];
+        child.kill().expect("SIGKILL");
+        child.wait().expect("the killed process is reaped");
+    }
+
+    /// Starts `service` of a production platform again, on the address it
+    /// had, so its callers reconnect to the URL they were given.
+    pub fn restart(&mut self, service: &str) {
+        let production = self.production.as_ref().expect("a production platform");
+        let index = service_index(service);
+        let addr = self.urls[index].1.trim_start_matches("http://").to_owned();
+        let identity = (service != "identity").then(|| self.urls[0].1.clone());
+        let (child, _, _) = production.deployment.start(
+            service,
+            &production.database_urls[index],
+            identity.as_deref(),
+            &addr,
+            false,
+        );
+        self.children[index] = child;
     }
 
     fn wait_until_ready(&self) {
@@ -349,15 +404,20 @@ struct Deployment {
 }
 
 impl Deployment {
-    fn serve(&self, service: &str, database: &TestDatabase, identity: Option<&str>) -> Command {
+    fn serve(
+        &self,
+        service: &str,
+        database_url: &str,
+        identity: Option<&str>,
+        addr: &str,
+    ) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_inspraak"));
         command
             .args(["serve", service])
-            .env("DATABASE_URL", &database.url)
+            .env("DATABASE_URL", database_url)
             .env("BUS_URL", amqp_url())
             .env("BUS_EXCHANGE", &self.exchange)
             .env("BUS_QUEUE_PREFIX", &self.prefix)
-            .env("GRPC_ADDR", "127.0.0.1:0")
             .env("ADMIN_ADDR", "off")
             .env("UNSUBSCRIBE_ADDR", "127.0.0.1:0")
             .env("MAIL_DIR", self.dir.join("mail"))
@@ -369,6 +429,8 @@ impl Deployment {
             command.env("IDENTITY_URL", identity);
         }
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        // After the test's variables: a restart must take its old address.
+        command.env("GRPC_ADDR", addr);
         command
     }
 
@@ -378,11 +440,12 @@ impl Deployment {
     fn start(
         &self,
         service: &str,
-        database: &TestDatabase,
+        database_url: &str,
         identity: Option<&str>,
+        addr: &str,
         wants_code: bool,
     ) -> (Child, String, String) {
-        let (child, rx) = spawn_logged(self.serve(service, database, identity));
+        let (child, rx) = spawn_logged(self.serve(service, database_url, identity, addr));
         let (mut addr, mut code) = (String::new(), String::new());
         watch(&rx, "the service starts", |is_err, line| {
             if is_err {
@@ -418,6 +481,13 @@ fn echo_problems(rx: mpsc::Receiver<(bool, String)>, service: &str) {
             }
         }
     });
+}
+
+fn service_index(service: &str) -> usize {
+    SERVICES
+        .iter()
+        .position(|s| *s == service)
+        .unwrap_or_else(|| panic!("no service {service}"))
 }
 
 fn current_thread() -> tokio::runtime::Runtime {

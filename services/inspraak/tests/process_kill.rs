@@ -1,0 +1,307 @@
+//! Services killed with SIGKILL under load, as a crash or an OOM kill
+//! would, and started again: on the platform deployed as in production
+//! (four `inspraak serve` processes on PostgreSQL and RabbitMQ), residents
+//! keep posting ideas while contributions is killed, and then notifications.
+//!
+//! What must hold: no acknowledged write is lost and none is stored twice
+//! (a write whose answer was lost is retried with its request id); every
+//! idea reaches notifications exactly once — in the decision-makers' report
+//! and as one notification to each of the project's managers — however the
+//! kills cut the relay's publishing and the consumer's handling.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use inspraak_proto::contributions::v1 as contributions;
+use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
+use inspraak_proto::identity::v1 as identity;
+use inspraak_proto::identity::v1::identity_client::IdentityClient;
+use inspraak_proto::projects::v1 as projects;
+use inspraak_proto::projects::v1::projects_client::ProjectsClient;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use support::Platform;
+use tonic::Code;
+use tonic::transport::Channel;
+
+/// The password `inspraak demo` gives its accounts by default.
+const DEMO_PASSWORD: &str = "demo-city-2026";
+const WRITERS: usize = 2;
+/// Load before, between and after the kills.
+const STEADY: Duration = Duration::from_secs(2);
+/// How long a killed service stays down.
+const DOWN: Duration = Duration::from_secs(1);
+
+#[test]
+fn killed_services_lose_and_duplicate_nothing() {
+    let mut platform = Platform::start_production(&[
+        // Residents here post far faster than people do.
+        ("CONTRIBUTIONS_INPUTS_PER_MINUTE", "10000"),
+        ("BUS_MAX_BACKOFF", "1s"),
+        ("OUTBOX_POLL_INTERVAL", "200ms"),
+    ]);
+    platform.sign_in_admin();
+    let seeded = platform.json(&["demo"]);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+
+    let (authors, project, phase, managers) = runtime.block_on(async {
+        let residents = seeded["residents"]
+            .as_array()
+            .unwrap_or_else(|| panic!("the demo's residents: {seeded}"));
+        let mut authors = Vec::new();
+        for email in residents.iter().take(WRITERS) {
+            let email = email.as_str().expect("an address");
+            authors.push(sign_in(platform.url("identity"), email).await);
+        }
+        let project_id = seeded["projects"][0]
+            .get(1)
+            .or_else(|| seeded["projects"][0].get("id"))
+            .and_then(|id| id.as_str())
+            .unwrap_or_else(|| panic!("the demo's first project: {seeded}"))
+            .to_owned();
+        let project = ProjectsClient::new(channel(platform.url("projects")).await)
+            .get_project(projects::GetProjectRequest {
+                id: project_id.clone(),
+            })
+            .await
+            .expect("the demo's project")
+            .into_inner();
+        let phase = project.phases.first().expect("a phase").id.clone();
+        let managers = project.team.expect("a team").manager_ids;
+        (authors, project_id, phase, managers)
+    });
+    assert!(!managers.is_empty());
+
+    // The writers, until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let contributions_url = platform.url("contributions").to_owned();
+    let writers: Vec<_> = authors
+        .into_iter()
+        .enumerate()
+        .map(|(n, token)| {
+            let (stop, url) = (stop.clone(), contributions_url.clone());
+            let (project, phase) = (project.clone(), phase.clone());
+            runtime.spawn(async move { write(n, &url, &token, &project, &phase, &stop).await })
+        })
+        .collect();
+
+    // The kills, each with the load running before and after.
+    std::thread::sleep(STEADY);
+    for service in ["contributions", "notifications"] {
+        platform.kill(service);
+        std::thread::sleep(DOWN);
+        platform.restart(service);
+        std::thread::sleep(STEADY);
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut written = Written::default();
+    for writer in writers {
+        let w = runtime.block_on(writer).expect("a writer");
+        written.acknowledged.extend(w.acknowledged);
+        written.retried += w.retried;
+        written.failures.extend(w.failures);
+    }
+
+    let outcome = runtime.block_on(check(&platform, &written, &managers));
+    println!(
+        "kill -9 of contributions and of notifications under load: {} ideas acknowledged \
+         ({} calls retried), lost {}, stored twice {}, reported {}, notifications {} \
+         (expected {}), notified twice {}",
+        written.acknowledged.len(),
+        written.retried,
+        outcome.lost,
+        outcome.stored_twice,
+        outcome.reported,
+        outcome.notified,
+        written.acknowledged.len() * outcome.recipients,
+        outcome.notified_twice,
+    );
+    assert!(
+        written.failures.is_empty(),
+        "writes never acknowledged: {:?}",
+        &written.failures[..written.failures.len().min(5)]
+    );
+    assert!(written.retried > 0, "the kills cut some calls");
+    assert!(written.acknowledged.len() >= 10, "the load ran throughout");
+    assert_eq!(outcome.lost, 0, "acknowledged ideas missing");
+    assert_eq!(outcome.stored_twice, 0, "retried ideas stored twice");
+    assert_eq!(outcome.reported, written.acknowledged.len());
+    assert_eq!(
+        outcome.notified,
+        written.acknowledged.len() * outcome.recipients
+    );
+    assert_eq!(outcome.notified_twice, 0);
+}
+
+async fn channel(url: &str) -> Channel {
+    Channel::from_shared(url.to_owned())
+        .expect("a URL")
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy()
+}
+
+async fn sign_in(identity_url: &str, email: &str) -> String {
+    IdentityClient::new(channel(identity_url).await)
+        .login(identity::LoginRequest {
+            email: email.to_owned(),
+            password: DEMO_PASSWORD.to_owned(),
+        })
+        .await
+        .unwrap_or_else(|status| panic!("{email} signs in: {status:?}"))
+        .into_inner()
+        .access_token
+}
+
+#[derive(Default)]
+struct Written {
+    /// Acknowledged idea id → its request id.
+    acknowledged: HashMap<String, String>,
+    /// Calls that failed and were tried again.
+    retried: usize,
+    failures: Vec<tonic::Status>,
+}
+
+/// Posts ideas until `stop`, each retried with its request id until
+/// acknowledged while its service is down or restarting.
+async fn write(
+    writer: usize,
+    url: &str,
+    token: &str,
+    project: &str,
+    phase: &str,
+    stop: &AtomicBool,
+) -> Written {
+    let client = ContributionsClient::new(channel(url).await);
+    let mut written = Written::default();
+    let mut n = 0;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let request_id = format!("kill-{writer}-{n}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut request = tonic::Request::new(contributions::CreateInputRequest {
+                project_id: project.to_owned(),
+                phase_id: phase.to_owned(),
+                title: format!("Idea {request_id}"),
+                body: "A bench by the canal.".to_owned(),
+                request_id: request_id.clone(),
+                ..Default::default()
+            });
+            request.set_timeout(Duration::from_secs(5));
+            request.metadata_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("a header"),
+            );
+            match client.clone().create_input(request).await {
+                Ok(input) => {
+                    written
+                        .acknowledged
+                        .insert(input.into_inner().id, request_id.clone());
+                    break;
+                }
+                // The service is down or restarting, or the answer was lost.
+                Err(status)
+                    if matches!(
+                        status.code(),
+                        Code::Unavailable
+                            | Code::Unknown
+                            | Code::Cancelled
+                            | Code::DeadlineExceeded
+                    ) && Instant::now() < deadline =>
+                {
+                    written.retried += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(status) => {
+                    written.failures.push(status);
+                    break;
+                }
+            }
+        }
+    }
+    written
+}
+
+struct Outcome {
+    lost: usize,
+    stored_twice: usize,
+    reported: usize,
+    /// Managers told of each idea (its author is never told of their own).
+    recipients: usize,
+    notified: usize,
+    notified_twice: usize,
+}
+
+/// Reads the services' own databases once notifications caught up (or 60 s
+/// passed).
+async fn check(platform: &Platform, written: &Written, managers: &[String]) -> Outcome {
+    let contributions_db = sea_orm::Database::connect(platform.database_url("contributions"))
+        .await
+        .expect("contributions' database");
+    let notifications_db = sea_orm::Database::connect(platform.database_url("notifications"))
+        .await
+        .expect("notifications' database");
+    let ids: HashSet<&str> = written.acknowledged.keys().map(String::as_str).collect();
+
+    let stored = strings(
+        &contributions_db,
+        "SELECT id::text AS v FROM inputs WHERE title LIKE 'Idea kill-%'",
+    )
+    .await;
+    let stored_ids: HashSet<&str> = stored.iter().map(String::as_str).collect();
+    let lost = ids.difference(&stored_ids).count();
+    let stored_twice = stored.len() - ids.len().min(stored.len());
+
+    let recipients = managers.len();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (reported, notified, notified_twice) = loop {
+        let reported = strings(
+            &notifications_db,
+            "SELECT input_id::text AS v FROM report_inputs WHERE title LIKE 'Idea kill-%'",
+        )
+        .await
+        .iter()
+        .filter(|id| ids.contains(id.as_str()))
+        .count();
+        let notified = strings(
+            &notifications_db,
+            "SELECT input_id::text || ' ' || user_id AS v FROM notifications \
+             WHERE kind = 'input_posted' AND input_id IS NOT NULL",
+        )
+        .await;
+        let notified: Vec<&String> = notified
+            .iter()
+            .filter(|row| row.split(' ').next().is_some_and(|id| ids.contains(id)))
+            .collect();
+        let distinct: HashSet<&&String> = notified.iter().collect();
+        let caught_up = reported == ids.len() && distinct.len() == ids.len() * recipients;
+        if caught_up || Instant::now() > deadline {
+            break (reported, distinct.len(), notified.len() - distinct.len());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    Outcome {
+        lost,
+        stored_twice,
+        reported,
+        recipients,
+        notified,
+        notified_twice,
+    }
+}
+
+async fn strings(db: &DatabaseConnection, sql: &str) -> Vec<String> {
+    db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|row| row.try_get::<String>("", "v").expect("a text"))
+        .collect()
+}
