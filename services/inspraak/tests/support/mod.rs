@@ -268,6 +268,46 @@ impl Platform {
         self.children[index] = child;
     }
 
+    /// Starts another process of `service` on a production platform — a
+    /// replica on the same database and queues — and returns its handle
+    /// and URL.
+    pub fn add_replica(&mut self, service: &str) -> (usize, String) {
+        let production = self.production.as_ref().expect("a production platform");
+        let index = service_index(service);
+        let identity = (service != "identity").then(|| self.urls[0].1.clone());
+        let (child, url, _) = production.deployment.start(
+            service,
+            &production.database_urls[index],
+            identity.as_deref(),
+            "127.0.0.1:0",
+            false,
+        );
+        self.children.push(child);
+        (self.children.len() - 1, url)
+    }
+
+    /// Sends SIGTERM to the process `handle` (a replica's) and waits for it
+    /// to exit; whether it exited successfully.
+    pub fn terminate(&mut self, handle: usize, within: Duration) -> bool {
+        let child = &mut self.children[handle];
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "SIGTERM sent");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().expect("the process's state") {
+                return status.success();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the process did not stop within {within:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn wait_until_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
