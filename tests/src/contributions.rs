@@ -5,14 +5,44 @@ use std::time::{Duration, Instant};
 
 use inspraak_bus::broker::{Headers, Outgoing, Target};
 use inspraak_contributions::projection::{BINDINGS, PURPOSE, ProjectProjection};
+use inspraak_contributions::{ContributionsService, ContributionsSettings};
 use inspraak_host::testing::{Shared, TestServer, authed};
 use inspraak_kit::auth::PrincipalKind;
+use inspraak_kit::testing::TestDatabase;
 use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
 use inspraak_proto::contributions::v1::{GetStatisticsRequest, Statistics};
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::projects::v1 as projects;
 use prost::Message;
 use tonic::transport::Channel;
+
+/// Contributions for the fault scenarios: residents post far faster than
+/// people do (no flood limit in the way), and its bus reconnects within a
+/// second and polls its outbox often. Returns the server and the queues it
+/// declared, for the test's cleanup.
+pub async fn start_for_faults(
+    database: &TestDatabase,
+    shared: &Shared,
+) -> (TestServer, Vec<String>) {
+    let settings = ContributionsSettings {
+        inputs_per_minute: 10_000,
+        ..ContributionsSettings::defaults()
+    };
+    let server = TestServer::start_with(
+        ContributionsService::new(settings),
+        database,
+        shared,
+        &[("BUS_MAX_BACKOFF", "1s"), ("OUTBOX_POLL_INTERVAL", "200ms")],
+    )
+    .await;
+    let bus = &server.running.context.bus;
+    let queues = vec![
+        bus.queue_name(PURPOSE),
+        bus.queue_name("people"),
+        bus.dead_letter_queue(),
+    ];
+    (server, queues)
+}
 
 /// The project inputs are posted on.
 #[derive(Debug, Clone)]

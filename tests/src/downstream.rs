@@ -207,13 +207,24 @@ pub struct Tally {
 
 impl Tally {
     async fn read(db: &DatabaseConnection, written: &Written) -> Self {
-        let rows = db
-            .query_all_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT event_id, event_type, aggregate_id, aggregate_version, up FROM effects",
-            ))
-            .await
-            .expect("read the effects");
+        let query = Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT event_id, event_type, aggregate_id, aggregate_version, up FROM effects",
+        );
+        // The test's own read, on a machine the test keeps busy: a moment
+        // without a pooled connection is not the platform's fault.
+        let mut attempts = 0;
+        let rows = loop {
+            attempts += 1;
+            match db.query_all_raw(query.clone()).await {
+                Ok(rows) => break rows,
+                Err(error) if attempts < 5 => {
+                    eprintln!("reading the effects (attempt {attempts}): {error}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(error) => panic!("read the effects: {error}"),
+            }
+        };
         let mut ids = HashSet::new();
         let mut created = HashSet::new();
         // Input → (version, up) of its latest reactions event.

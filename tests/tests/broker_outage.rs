@@ -12,13 +12,14 @@
 
 use std::time::{Duration, Instant};
 
-use inspraak_contributions::{ContributionsService, ContributionsSettings};
-use inspraak_host::testing::{Shared, TestServer};
+use inspraak_host::testing::Shared;
 use inspraak_kit::testing::{TestDatabase, amqp_url};
 use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
 use inspraak_proto::contributions::v1::discussion_client::DiscussionClient;
 use inspraak_proto::contributions::v1::{CreateInputRequest, ReactRequest, ReactionDirection};
-use inspraak_tests::contributions::{OpenProject, open_project, request, resident_token};
+use inspraak_tests::contributions::{
+    OpenProject, open_project, request, resident_token, start_for_faults,
+};
 use inspraak_tests::downstream::{Downstream, Written, outbox_rows};
 use inspraak_tests::proxy::{FaultProxy, upstream_of};
 use tonic::transport::Channel;
@@ -78,27 +79,7 @@ async fn broker_cuts_while_writing_lose_and_duplicate_nothing() {
     let downstream = Downstream::start(&proxied, &prefix, &exchange).await;
 
     let database = TestDatabase::postgres().await;
-    let settings = ContributionsSettings {
-        // Residents here post far faster than people do.
-        inputs_per_minute: 10_000,
-        ..ContributionsSettings::defaults()
-    };
-    let server = TestServer::start_with(
-        ContributionsService::new(settings),
-        &database,
-        &shared,
-        // Reconnections back off no longer than a cut lasts.
-        &[("BUS_MAX_BACKOFF", "1s"), ("OUTBOX_POLL_INTERVAL", "200ms")],
-    )
-    .await;
-    let contributions_queues = {
-        let bus = &server.running.context.bus;
-        vec![
-            bus.queue_name(inspraak_contributions::projection::PURPOSE),
-            bus.queue_name("people"),
-            bus.dead_letter_queue(),
-        ]
-    };
+    let (server, contributions_queues) = start_for_faults(&database, &shared).await;
     let project = open_project(&server, &shared).await;
     let connections_before = proxy.connections();
 

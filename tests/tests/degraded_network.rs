@@ -17,13 +17,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use inspraak_contributions::{ContributionsService, ContributionsSettings};
-use inspraak_host::testing::{Shared, TestServer};
+use inspraak_host::testing::Shared;
 use inspraak_kit::testing::{TestDatabase, amqp_url};
 use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
 use inspraak_proto::contributions::v1::discussion_client::DiscussionClient;
 use inspraak_proto::contributions::v1::{CreateInputRequest, ReactRequest, ReactionDirection};
-use inspraak_tests::contributions::{OpenProject, open_project, request, resident_token};
+use inspraak_tests::contributions::{
+    OpenProject, open_project, request, resident_token, start_for_faults,
+};
 use inspraak_tests::downstream::{Downstream, Written, outbox_rows};
 use inspraak_tests::proxy::{Degradation, FaultProxy, upstream_of};
 use tonic::Code;
@@ -92,26 +93,7 @@ async fn deadlines_hold_and_nothing_is_lost_on_a_degraded_network() {
     .expect("the database's proxy listens");
     let direct_url = database.url.clone();
     database.url = postgres.rewrite(&database.url);
-    let settings = ContributionsSettings {
-        // Residents here post far faster than people do.
-        inputs_per_minute: 10_000,
-        ..ContributionsSettings::defaults()
-    };
-    let server = TestServer::start_with(
-        ContributionsService::new(settings),
-        &database,
-        &shared,
-        &[("BUS_MAX_BACKOFF", "1s"), ("OUTBOX_POLL_INTERVAL", "200ms")],
-    )
-    .await;
-    let contributions_queues = {
-        let bus = &server.running.context.bus;
-        vec![
-            bus.queue_name(inspraak_contributions::projection::PURPOSE),
-            bus.queue_name("people"),
-            bus.dead_letter_queue(),
-        ]
-    };
+    let (server, contributions_queues) = start_for_faults(&database, &shared).await;
     let project = open_project(&server, &shared).await;
 
     postgres.degrade(profile.line);

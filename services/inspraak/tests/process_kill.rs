@@ -16,19 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use inspraak_proto::contributions::v1 as contributions;
 use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
-use inspraak_proto::identity::v1 as identity;
-use inspraak_proto::identity::v1::identity_client::IdentityClient;
-use inspraak_proto::projects::v1 as projects;
-use inspraak_proto::projects::v1::projects_client::ProjectsClient;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
-use support::Platform;
+use support::{Platform, demo};
 use tonic::Code;
-use tonic::transport::Channel;
 
-/// The password `inspraak demo` gives its accounts by default.
-const DEMO_PASSWORD: &str = "demo-city-2026";
 const WRITERS: usize = 2;
 /// Load before, between and after the kills.
 const STEADY: Duration = Duration::from_secs(2);
@@ -51,32 +43,13 @@ fn killed_services_lose_and_duplicate_nothing() {
         .build()
         .expect("a runtime");
 
-    let (authors, project, phase, managers) = runtime.block_on(async {
-        let residents = seeded["residents"]
-            .as_array()
-            .unwrap_or_else(|| panic!("the demo's residents: {seeded}"));
-        let mut authors = Vec::new();
-        for email in residents.iter().take(WRITERS) {
-            let email = email.as_str().expect("an address");
-            authors.push(sign_in(platform.url("identity"), email).await);
-        }
-        let project_id = seeded["projects"][0]
-            .get(1)
-            .or_else(|| seeded["projects"][0].get("id"))
-            .and_then(|id| id.as_str())
-            .unwrap_or_else(|| panic!("the demo's first project: {seeded}"))
-            .to_owned();
-        let project = ProjectsClient::new(channel(platform.url("projects")).await)
-            .get_project(projects::GetProjectRequest {
-                id: project_id.clone(),
-            })
-            .await
-            .expect("the demo's project")
-            .into_inner();
-        let phase = project.phases.first().expect("a phase").id.clone();
-        let managers = project.team.expect("a team").manager_ids;
-        (authors, project_id, phase, managers)
+    let (authors, project) = runtime.block_on(async {
+        (
+            demo::residents(&platform, &seeded, WRITERS).await,
+            demo::first_project(&platform, &seeded).await,
+        )
     });
+    let managers = project.managers.clone();
     assert!(!managers.is_empty());
 
     // The writers, until told to stop.
@@ -86,9 +59,8 @@ fn killed_services_lose_and_duplicate_nothing() {
         .into_iter()
         .enumerate()
         .map(|(n, token)| {
-            let (stop, url) = (stop.clone(), contributions_url.clone());
-            let (project, phase) = (project.clone(), phase.clone());
-            runtime.spawn(async move { write(n, &url, &token, &project, &phase, &stop).await })
+            let (stop, url, project) = (stop.clone(), contributions_url.clone(), project.clone());
+            runtime.spawn(async move { write(n, &url, &token, &project, &stop).await })
         })
         .collect();
 
@@ -140,25 +112,6 @@ fn killed_services_lose_and_duplicate_nothing() {
     assert_eq!(outcome.notified_twice, 0);
 }
 
-async fn channel(url: &str) -> Channel {
-    Channel::from_shared(url.to_owned())
-        .expect("a URL")
-        .connect_timeout(Duration::from_secs(2))
-        .connect_lazy()
-}
-
-async fn sign_in(identity_url: &str, email: &str) -> String {
-    IdentityClient::new(channel(identity_url).await)
-        .login(identity::LoginRequest {
-            email: email.to_owned(),
-            password: DEMO_PASSWORD.to_owned(),
-        })
-        .await
-        .unwrap_or_else(|status| panic!("{email} signs in: {status:?}"))
-        .into_inner()
-        .access_token
-}
-
 #[derive(Default)]
 struct Written {
     /// Acknowledged idea id → its request id.
@@ -174,11 +127,10 @@ async fn write(
     writer: usize,
     url: &str,
     token: &str,
-    project: &str,
-    phase: &str,
+    project: &demo::Project,
     stop: &AtomicBool,
 ) -> Written {
-    let client = ContributionsClient::new(channel(url).await);
+    let client = ContributionsClient::new(demo::channel(url));
     let mut written = Written::default();
     let mut n = 0;
     while !stop.load(Ordering::SeqCst) {
@@ -186,19 +138,7 @@ async fn write(
         let request_id = format!("kill-{writer}-{n}");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let mut request = tonic::Request::new(contributions::CreateInputRequest {
-                project_id: project.to_owned(),
-                phase_id: phase.to_owned(),
-                title: format!("Idea {request_id}"),
-                body: "A bench by the canal.".to_owned(),
-                request_id: request_id.clone(),
-                ..Default::default()
-            });
-            request.set_timeout(Duration::from_secs(5));
-            request.metadata_mut().insert(
-                "authorization",
-                format!("Bearer {token}").parse().expect("a header"),
-            );
+            let request = demo::idea(project, &request_id, token, Duration::from_secs(5));
             match client.clone().create_input(request).await {
                 Ok(input) => {
                     written

@@ -24,19 +24,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use inspraak_proto::contributions::v1 as contributions;
 use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
-use inspraak_proto::identity::v1 as identity;
-use inspraak_proto::identity::v1::identity_client::IdentityClient;
-use inspraak_proto::projects::v1 as projects;
-use inspraak_proto::projects::v1::projects_client::ProjectsClient;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use support::Platform;
+use support::{Platform, demo};
 use tonic::Code;
 use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
 
-const DEMO_PASSWORD: &str = "demo-city-2026";
 const WRITERS: usize = 4;
 /// The gRPC retry policy's usual shape: attempts, first back-off, factor.
 const MAX_ATTEMPTS: u32 = 5;
@@ -59,44 +53,11 @@ fn sigterm_to_one_of_two_instances_fails_no_call_of_a_retrying_client() {
         .build()
         .expect("a runtime");
 
-    let (tokens, project, phase) = runtime.block_on(async {
-        let identity = Channel::from_shared(platform.url("identity").to_owned())
-            .expect("a URL")
-            .connect_lazy();
-        let mut tokens = Vec::new();
-        for email in seeded["residents"]
-            .as_array()
-            .expect("residents")
-            .iter()
-            .take(WRITERS)
-        {
-            let session = IdentityClient::new(identity.clone())
-                .login(identity::LoginRequest {
-                    email: email.as_str().expect("an address").to_owned(),
-                    password: DEMO_PASSWORD.to_owned(),
-                })
-                .await
-                .expect("a demo resident signs in")
-                .into_inner();
-            tokens.push(session.access_token);
-        }
-        let project_id = seeded["projects"][0]
-            .get(1)
-            .or_else(|| seeded["projects"][0].get("id"))
-            .and_then(|id| id.as_str())
-            .unwrap_or_else(|| panic!("the demo's first project: {seeded}"))
-            .to_owned();
-        let projects_channel = Channel::from_shared(platform.url("projects").to_owned())
-            .expect("a URL")
-            .connect_lazy();
-        let project = ProjectsClient::new(projects_channel)
-            .get_project(projects::GetProjectRequest {
-                id: project_id.clone(),
-            })
-            .await
-            .expect("the demo's project")
-            .into_inner();
-        (tokens, project_id, project.phases[0].id.clone())
+    let (tokens, project) = runtime.block_on(async {
+        (
+            demo::residents(&platform, &seeded, WRITERS).await,
+            demo::first_project(&platform, &seeded).await,
+        )
     });
 
     // One channel over both instances, as a client behind a headless
@@ -117,9 +78,8 @@ fn sigterm_to_one_of_two_instances_fails_no_call_of_a_retrying_client() {
         .into_iter()
         .enumerate()
         .map(|(n, token)| {
-            let (channel, stop) = (channel.clone(), stop.clone());
-            let (project, phase) = (project.clone(), phase.clone());
-            runtime.spawn(async move { write(n, channel, &token, &project, &phase, &stop).await })
+            let (channel, stop, project) = (channel.clone(), stop.clone(), project.clone());
+            runtime.spawn(async move { write(n, channel, &token, &project, &stop).await })
         })
         .collect();
 
@@ -208,8 +168,7 @@ async fn write(
     writer: usize,
     channel: Channel,
     token: &str,
-    project: &str,
-    phase: &str,
+    project: &demo::Project,
     stop: &AtomicBool,
 ) -> Log {
     let client = ContributionsClient::new(channel);
@@ -220,19 +179,7 @@ async fn write(
         let request_id = format!("term-{writer}-{n}");
         let mut backoff = INITIAL_BACKOFF;
         for attempt in 1..=MAX_ATTEMPTS {
-            let mut request = tonic::Request::new(contributions::CreateInputRequest {
-                project_id: project.to_owned(),
-                phase_id: phase.to_owned(),
-                title: format!("Idea {request_id}"),
-                body: "Shade on the playground.".to_owned(),
-                request_id: request_id.clone(),
-                ..Default::default()
-            });
-            request.set_timeout(Duration::from_secs(10));
-            request.metadata_mut().insert(
-                "authorization",
-                format!("Bearer {token}").parse().expect("a header"),
-            );
+            let request = demo::idea(project, &request_id, token, Duration::from_secs(10));
             match client.clone().create_input(request).await {
                 Ok(_) => {
                     log.acknowledged += 1;
