@@ -1,13 +1,16 @@
 //! Services killed with SIGKILL under load, as a crash or an OOM kill
 //! would, and started again: on the platform deployed as in production
 //! (four `inspraak serve` processes on PostgreSQL and RabbitMQ), residents
-//! keep posting ideas while contributions is killed, and then notifications.
+//! keep posting ideas while each service in turn is killed: contributions
+//! (which takes the writes), notifications (which consumes their events),
+//! projects and identity (whose keys every service verifies tokens with).
 //!
 //! What must hold: no acknowledged write is lost and none is stored twice
 //! (a write whose answer was lost is retried with its request id); every
 //! idea reaches notifications exactly once — in the decision-makers' report
 //! and as one notification to each of the project's managers — however the
-//! kills cut the relay's publishing and the consumer's handling.
+//! kills cut the relay's publishing and the consumer's handling; and after
+//! identity's restart a resident signs in again and the new token is taken.
 
 mod support;
 
@@ -20,6 +23,7 @@ use inspraak_proto::contributions::v1::contributions_client::ContributionsClient
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use support::{Platform, demo};
 use tonic::Code;
+use tonic::transport::Channel;
 
 const WRITERS: usize = 2;
 /// Load before, between and after the kills.
@@ -66,14 +70,27 @@ fn killed_services_lose_and_duplicate_nothing() {
 
     // The kills, each with the load running before and after.
     std::thread::sleep(STEADY);
-    for service in ["contributions", "notifications"] {
+    for service in ["contributions", "notifications", "projects", "identity"] {
         platform.kill(service);
         std::thread::sleep(DOWN);
         platform.restart(service);
         std::thread::sleep(STEADY);
     }
     stop.store(true, Ordering::SeqCst);
+    // Identity, restarted, signs in again; contributions takes its token.
     let mut written = Written::default();
+    runtime.block_on(async {
+        let token = demo::residents(&platform, &seeded, 1).await.remove(0);
+        let client = ContributionsClient::new(demo::channel(&contributions_url));
+        post(
+            &client,
+            &token,
+            &project,
+            "kill-after-identity",
+            &mut written,
+        )
+        .await;
+    });
     for writer in writers {
         let w = runtime.block_on(writer).expect("a writer");
         written.acknowledged.extend(w.acknowledged);
@@ -83,7 +100,7 @@ fn killed_services_lose_and_duplicate_nothing() {
 
     let outcome = runtime.block_on(check(&platform, &written, &managers));
     println!(
-        "kill -9 of contributions and of notifications under load: {} ideas acknowledged \
+        "kill -9 of contributions, notifications, projects and identity under load: {} ideas acknowledged \
          ({} calls retried), lost {}, stored twice {}, reported {}, notifications {} \
          (expected {}), notified twice {}",
         written.acknowledged.len(),
@@ -135,38 +152,52 @@ async fn write(
     let mut n = 0;
     while !stop.load(Ordering::SeqCst) {
         n += 1;
-        let request_id = format!("kill-{writer}-{n}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let request = demo::idea(project, &request_id, token, Duration::from_secs(5));
-            match client.clone().create_input(request).await {
-                Ok(input) => {
-                    written
-                        .acknowledged
-                        .insert(input.into_inner().id, request_id.clone());
-                    break;
-                }
-                // The service is down or restarting, or the answer was lost.
-                Err(status)
-                    if matches!(
-                        status.code(),
-                        Code::Unavailable
-                            | Code::Unknown
-                            | Code::Cancelled
-                            | Code::DeadlineExceeded
-                    ) && Instant::now() < deadline =>
-                {
-                    written.retried += 1;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(status) => {
-                    written.failures.push(status);
-                    break;
-                }
+        post(
+            &client,
+            token,
+            project,
+            &format!("kill-{writer}-{n}"),
+            &mut written,
+        )
+        .await;
+    }
+    written
+}
+
+/// Posts one idea, retried with its request id while its service is down
+/// or restarting (or its answer was lost), for at most a minute.
+async fn post(
+    client: &ContributionsClient<Channel>,
+    token: &str,
+    project: &demo::Project,
+    request_id: &str,
+    written: &mut Written,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let request = demo::idea(project, request_id, token, Duration::from_secs(5));
+        match client.clone().create_input(request).await {
+            Ok(input) => {
+                written
+                    .acknowledged
+                    .insert(input.into_inner().id, request_id.to_owned());
+                return;
+            }
+            Err(status)
+                if matches!(
+                    status.code(),
+                    Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
+                ) && Instant::now() < deadline =>
+            {
+                written.retried += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(status) => {
+                written.failures.push(status);
+                return;
             }
         }
     }
-    written
 }
 
 struct Outcome {
