@@ -111,17 +111,7 @@ pub async fn open_project(server: &TestServer, shared: &Shared) -> OpenProject {
         }),
         ..Default::default()
     };
-    shared
-        .broker
-        .publish_confirmed(&[Outgoing {
-            target: Target::Events,
-            routing_key: envelope.r#type.clone(),
-            message_id: envelope.event_id.clone(),
-            headers: Headers::new(),
-            body: envelope.encode_to_vec(),
-        }])
-        .await
-        .expect("the broker takes the project");
+    publish_envelope(shared, &envelope).await;
 
     let open = OpenProject {
         project_id: project.id,
@@ -136,6 +126,21 @@ pub async fn open_project(server: &TestServer, shared: &Shared) -> OpenProject {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     open
+}
+
+/// Publishes `envelope` on the test's exchange, as a service's relay would.
+pub async fn publish_envelope(shared: &Shared, envelope: &events::Envelope) {
+    shared
+        .broker
+        .publish_confirmed(&[Outgoing {
+            target: Target::Events,
+            routing_key: envelope.r#type.clone(),
+            message_id: envelope.event_id.clone(),
+            headers: Headers::new(),
+            body: envelope.encode_to_vec(),
+        }])
+        .await
+        .unwrap_or_else(|e| panic!("the broker takes {}: {e}", envelope.r#type));
 }
 
 /// The project's figures, as anyone may read them.

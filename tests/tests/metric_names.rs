@@ -9,7 +9,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration as StdDuration, Instant};
 
-use inspraak_bus::broker::{Headers, Outgoing, Target};
 use inspraak_bus::{EventHandler, HandlerError};
 use inspraak_contributions::{ContributionsService, ContributionsSettings};
 use inspraak_host::testing::{Shared, TestServer, authed};
@@ -24,7 +23,6 @@ use inspraak_proto::contributions::v1::contributions_client::ContributionsClient
 use inspraak_proto::contributions::v1::discussion_client::DiscussionClient;
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::projects::v1 as projects;
-use prost::Message;
 use sea_orm::DatabaseTransaction;
 
 async fn publish<M: prost::Name>(shared: &Shared, event_type: &str, payload: &M) {
@@ -41,17 +39,7 @@ async fn publish<M: prost::Name>(shared: &Shared, event_type: &str, payload: &M)
         }),
         ..Default::default()
     };
-    shared
-        .broker
-        .publish_confirmed(&[Outgoing {
-            target: Target::Events,
-            routing_key: envelope.r#type.clone(),
-            message_id: envelope.event_id.clone(),
-            headers: Headers::new(),
-            body: envelope.encode_to_vec(),
-        }])
-        .await
-        .expect("the broker takes the event");
+    inspraak_tests::contributions::publish_envelope(shared, &envelope).await;
 }
 
 /// Fails each event once, then takes it: a retry, as a database hiccup

@@ -512,25 +512,13 @@ async fn an_unroutable_event_holds_back_nothing(flavour: Flavour) {
     settings.relay.unrouted_grace = Duration::from_secs(2);
     fixture.bus = Bus::with_broker("testsvc", fixture.bus.broker().clone(), settings);
     // One transaction, so the unroutable event heads the relay's batch.
-    let outbox = fixture.bus.outbox();
-    let txn = inspraak_kit::db::begin_write(&fixture.db).await.unwrap();
-    for (kind, i) in [
+    let kinds = [
         ("othersvc.thing.happened.v1", 1),
         ("testsvc.thing.happened.v1", 1),
         ("testsvc.thing.happened.v1", 2),
         ("testsvc.thing.happened.v1", 3),
-    ] {
-        let event = NewEvent::new(
-            kind.parse().unwrap(),
-            "thing",
-            "behind",
-            i,
-            chrono::Utc::now(),
-            &prost_types::Duration::default(),
-        );
-        outbox.write(&txn, event).await.unwrap();
-    }
-    outbox.commit(txn).await.unwrap();
+    ];
+    write_kinds(&fixture, kinds, "behind").await;
     fixture.start(Recorder::default()).await;
     fixture.wait_for_effects(3, Duration::from_secs(10)).await;
     assert_eq!(fixture.effects().await, (3, 3));
@@ -554,23 +542,10 @@ async fn unroutable_events_beyond_a_batch_hold_back_nothing(flavour: Flavour) {
     settings.relay.batch_size = 2;
     settings.relay.unrouted_grace = Duration::from_secs(600);
     fixture.bus = Bus::with_broker("testsvc", fixture.bus.broker().clone(), settings);
-    let outbox = fixture.bus.outbox();
-    let txn = inspraak_kit::db::begin_write(&fixture.db).await.unwrap();
-    let events = (1..=5)
+    let kinds = (1..=5)
         .map(|i| ("othersvc.thing.happened.v1", i))
         .chain((1..=3).map(|i| ("testsvc.thing.happened.v1", i)));
-    for (kind, i) in events {
-        let event = NewEvent::new(
-            kind.parse().unwrap(),
-            "thing",
-            "behind-many",
-            i,
-            chrono::Utc::now(),
-            &prost_types::Duration::default(),
-        );
-        outbox.write(&txn, event).await.unwrap();
-    }
-    outbox.commit(txn).await.unwrap();
+    write_kinds(&fixture, kinds, "behind-many").await;
     fixture.start(Recorder::default()).await;
     fixture.wait_for_effects(3, Duration::from_secs(10)).await;
     assert_eq!(fixture.effects().await, (3, 3));
@@ -580,6 +555,29 @@ async fn unroutable_events_beyond_a_batch_hold_back_nothing(flavour: Flavour) {
         "the unroutable events wait out their grace"
     );
     fixture.cleanup().await;
+}
+
+/// Writes one event per (type, version) to `aggregate`, all in one
+/// transaction, in this order.
+async fn write_kinds(
+    fixture: &Fixture,
+    kinds: impl IntoIterator<Item = (&'static str, u64)>,
+    aggregate: &str,
+) {
+    let outbox = fixture.bus.outbox();
+    let txn = inspraak_kit::db::begin_write(&fixture.db).await.unwrap();
+    for (kind, version) in kinds {
+        let event = NewEvent::new(
+            kind.parse().unwrap(),
+            "thing",
+            aggregate,
+            version,
+            chrono::Utc::now(),
+            &prost_types::Duration::default(),
+        );
+        outbox.write(&txn, event).await.unwrap();
+    }
+    outbox.commit(txn).await.unwrap();
 }
 
 /// The relay publishes right after a commit, not at its next poll: with a
