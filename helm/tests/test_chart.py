@@ -200,7 +200,8 @@ def configmaps_hold_no_secrets_and_point_at_identity():
     for name, docs in RENDERS.items():
         for svc, cm in by_component(docs, "ConfigMap").items():
             data = cm["data"]
-            assert not {"DATABASE_URL", "BUS_URL", "SERVICE_CLIENTS", "SMTP_PASSWORD"} & set(data), data
+            assert not {"DATABASE_URL", "BUS_URL", "SERVICE_CLIENTS", "SMTP_PASSWORD",
+                        "SIGNING_KEY_ENCRYPTION_KEY"} & set(data), data
             assert not [v for v in data.values() if "://" in v and "@" in v], "credentials in a ConfigMap"
             assert data["IDENTITY_URL"] == f"http://{RELEASE}-identity:50051"
             assert data["GRPC_ADDR"] == f"0.0.0.0:{SERVICES[svc]}"
@@ -247,6 +248,18 @@ def identity_and_notifications_secrets_go_to_their_service_only():
         assert ("SMTP_PASSWORD" in env) == (svc == "notifications"), svc
     env = env_of(deps["identity"]["spec"]["template"]["spec"]["containers"][0])
     assert env["SERVICE_CLIENTS"]["valueFrom"]["secretKeyRef"] == {"name": "inspraak-identity-clients", "key": "SERVICE_CLIENTS"}
+    assert env["SIGNING_KEY_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "inspraak-identity-keys", "key": "kek-2026-11"}
+    assert env["SIGNING_KEY_ENCRYPTION_KEY_PREVIOUS"]["valueFrom"]["secretKeyRef"] == \
+        {"name": "inspraak-identity-keys", "key": "kek-2025-11"}
+    # The signing keys' key-encryption key reaches identity, from a Secret, in
+    # every render; the previous one only while it is being changed.
+    for name, docs in RENDERS.items():
+        for svc, d in by_component(docs, "Deployment").items():
+            env = env_of(d["spec"]["template"]["spec"]["containers"][0])
+            assert ("SIGNING_KEY_ENCRYPTION_KEY" in env) == (svc == "identity"), (name, svc)
+            if svc == "identity":
+                assert env["SIGNING_KEY_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "inspraak-identity-keys"
+                assert ("SIGNING_KEY_ENCRYPTION_KEY_PREVIOUS" in env) == (name == "production"), name
     env = env_of(deps["notifications"]["spec"]["template"]["spec"]["containers"][0])
     assert env["SMTP_USERNAME"]["valueFrom"]["secretKeyRef"] == {"name": "inspraak-smtp", "key": "username"}
     assert env["SMTP_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "inspraak-smtp", "key": "password"}
@@ -347,11 +360,13 @@ def lint_rejects_a_misspelt_key():
 def lint_requires_the_required_values():
     assert helm_lint("-f", MINIMAL).returncode == 0
     for missing in ("image.repository=", "rabbitmq.existingSecret=", "services.projects.database.existingSecret=",
-                    "serviceMonitor.enabled=true"):
+                    "serviceMonitor.enabled=true", "services.identity.signingKeys.existingSecret="):
         r = helm_lint("-f", MINIMAL, "--set", missing)
         assert r.returncode != 0, f"helm lint passed without {missing}"
-    # with the operators, no Secret names are needed
-    assert helm_lint("-f", str(CHART / "ci" / "operators-values.yaml")).returncode == 0
+    # with the operators, only the key-encryption key's Secret is needed
+    operators = str(CHART / "ci" / "operators-values.yaml")
+    assert helm_lint("-f", operators).returncode == 0
+    assert helm_lint("-f", operators, "--set", "services.identity.signingKeys.existingSecret=").returncode != 0
 
 
 @test

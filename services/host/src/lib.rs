@@ -39,6 +39,11 @@ pub struct Context {
     pub auth: AuthSettings,
 }
 
+/// What [`ServiceApp::prepare`] does: an error says why the service is not
+/// ready yet.
+pub type Preparation =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
 /// One of the platform's services, as the host runs it.
 pub trait ServiceApp: Send + Sync + 'static {
     /// Its short name (`identity`), used for readiness, queues and logs.
@@ -59,6 +64,15 @@ pub trait ServiceApp: Send + Sync + 'static {
     fn key_source(&self, context: &Context) -> Option<KeySource> {
         let _ = context;
         None
+    }
+
+    /// Work that must be done after the migrations and before the service
+    /// reports ready (identity opens and reseals its signing keys). Until it
+    /// succeeds the service stays unready and it is retried with back-off,
+    /// so a rollout with a bad setting stalls while the old pods serve.
+    fn prepare(&self, context: &Context) -> Preparation {
+        let _ = context;
+        Box::pin(async { Ok(()) })
     }
 
     /// Adds the service's own gRPC services to `server`.
@@ -245,22 +259,29 @@ async fn prepare_and_work<A: ServiceApp>(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match inspraak_kit::db::migrate::<A::Migrator>(&context.db).await {
-            Ok(()) => break,
-            Err(error) => {
-                tracing::warn!(service = A::NAME, %error, retry_in = ?backoff, "database not ready for migrations");
-                if sleep_or_cancelled(backoff, &shutdown).await {
-                    return Vec::new();
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
+    let migrated = until_done(&shutdown, || async {
+        inspraak_kit::db::migrate::<A::Migrator>(&context.db)
+            .await
+            .map_err(|error| {
+                tracing::warn!(service = A::NAME, %error, "database not ready for migrations");
+            })
+    })
+    .await;
+    if !migrated {
+        return Vec::new();
+    }
+    tracing::info!(service = A::NAME, "migrations applied");
+    let prepared = until_done(&shutdown, || async {
+        app.prepare(&context).await.map_err(|error| {
+            tracing::error!(service = A::NAME, %error, "not ready: preparing failed");
+        })
+    })
+    .await;
+    if !prepared {
+        return Vec::new();
     }
     readiness.set(Condition::Database, true).await;
     readiness.set(Condition::Migrated, true).await;
-    tracing::info!(service = A::NAME, "migrations applied");
 
     let mut handles = vec![
         tokio::spawn(context.bus.relay(context.db.clone()).run(shutdown.clone())),
@@ -272,6 +293,26 @@ async fn prepare_and_work<A: ServiceApp>(
     ];
     handles.extend(app.spawn_workers(&context, &shutdown));
     handles
+}
+
+/// Runs `attempt` until it succeeds, backing off from 0.2 s to 10 s between
+/// tries (each failure is logged by `attempt`); false if cancelled first.
+async fn until_done<F, Fut>(shutdown: &CancellationToken, mut attempt: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), ()>>,
+{
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if attempt().await.is_ok() {
+            return true;
+        }
+        tracing::debug!(retry_in = ?backoff, "retrying");
+        if sleep_or_cancelled(backoff, shutdown).await {
+            return false;
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
 }
 
 /// Keeps readiness's database condition true to whether the database answers.

@@ -18,6 +18,7 @@ use sea_orm::{
 };
 
 use crate::error::{Error, Result};
+use crate::key_sealing::{Sealing, Stored};
 use crate::store::entities::signing_keys;
 
 /// How long a replica trusts its cached idea of which key signs; another
@@ -38,14 +39,16 @@ struct ActiveKey {
 pub struct SigningKeys {
     db: DatabaseConnection,
     clock: Clock,
+    sealing: Arc<Sealing>,
     active: Arc<RwLock<Option<ActiveKey>>>,
 }
 
 impl SigningKeys {
-    pub fn new(db: DatabaseConnection, clock: Clock) -> Self {
+    pub fn new(db: DatabaseConnection, clock: Clock, sealing: Sealing) -> Self {
         Self {
             db,
             clock,
+            sealing: Arc::new(sealing),
             active: Arc::new(RwLock::new(None)),
         }
     }
@@ -74,9 +77,10 @@ impl SigningKeys {
             // once each make one; both are published, the newest signs.
             None => self.insert_new_key().await?,
         };
+        let pkcs8 = self.sealing.open(&row.kid, &stored(&row))?;
         let key = ActiveKey {
             kid: row.kid,
-            pkcs8: Arc::new(row.private_key),
+            pkcs8: Arc::new(pkcs8),
             loaded: Instant::now(),
         };
         *self
@@ -102,9 +106,12 @@ impl SigningKeys {
             .map_err(|e| Error::Internal(format!("encoding a new key: {e}")))?
             .as_bytes()
             .to_vec();
+        let kid = uuid::Uuid::now_v7().simple().to_string();
+        let sealed = self.sealing.seal(&kid, &pkcs8)?;
         let row = signing_keys::Model {
-            kid: uuid::Uuid::now_v7().simple().to_string(),
-            private_key: pkcs8,
+            kid,
+            private_key: sealed.bytes,
+            sealed_by: sealed.sealed_by,
             public_x: URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()),
             created_at: self.clock.now(),
             retired_at: None,
@@ -113,6 +120,7 @@ impl SigningKeys {
         signing_keys::Entity::insert(signing_keys::ActiveModel {
             kid: Set(row.kid.clone()),
             private_key: Set(row.private_key.clone()),
+            sealed_by: Set(row.sealed_by.clone()),
             public_x: Set(row.public_x.clone()),
             created_at: Set(row.created_at),
             retired_at: Set(None),
@@ -122,6 +130,45 @@ impl SigningKeys {
         .await?;
         tracing::info!(kid = %row.kid, "created a token signing key");
         Ok(row)
+    }
+
+    /// Seals every stored key under the current key-encryption key: keys
+    /// stored before one was set, and keys sealed under the previous one.
+    /// Run at start; returns how many were sealed again. A key that opens
+    /// under none of the configured keys is an error naming it.
+    pub async fn reseal_stored(&self) -> Result<usize> {
+        let rows = signing_keys::Entity::find().all(&self.db).await?;
+        let mut resealed = 0;
+        for row in rows {
+            // Opened even when it needs no resealing: a key that cannot be
+            // opened is reported at start, not at the first sign-in.
+            let pkcs8 = self.sealing.open(&row.kid, &stored(&row))?;
+            if !self.sealing.needs_resealing(row.sealed_by.as_deref()) {
+                continue;
+            }
+            let sealed = self.sealing.seal(&row.kid, &pkcs8)?;
+            // Only if no other replica resealed it meanwhile (both would be
+            // right; this keeps the count honest).
+            let unchanged = match &row.sealed_by {
+                Some(by) => signing_keys::Column::SealedBy.eq(by.clone()),
+                None => signing_keys::Column::SealedBy.is_null(),
+            };
+            let updated = signing_keys::Entity::update_many()
+                .col_expr(
+                    signing_keys::Column::PrivateKey,
+                    sea_orm::sea_query::Expr::value(sealed.bytes),
+                )
+                .col_expr(
+                    signing_keys::Column::SealedBy,
+                    sea_orm::sea_query::Expr::value(sealed.sealed_by),
+                )
+                .filter(signing_keys::Column::Kid.eq(row.kid.clone()))
+                .filter(unchanged)
+                .exec(&self.db)
+                .await?;
+            resealed += usize::try_from(updated.rows_affected).unwrap_or(0);
+        }
+        Ok(resealed)
     }
 
     /// Starts signing with a new key. Keys signing until now verify until
@@ -181,6 +228,14 @@ impl SigningKeys {
                 }),
             })
             .collect())
+    }
+}
+
+/// A row's private key as stored.
+fn stored(row: &signing_keys::Model) -> Stored {
+    Stored {
+        bytes: row.private_key.clone(),
+        sealed_by: row.sealed_by.clone(),
     }
 }
 

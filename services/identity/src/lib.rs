@@ -13,6 +13,7 @@ pub mod departments;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod key_sealing;
 pub mod keys;
 pub mod passwords;
 pub mod people;
@@ -26,7 +27,7 @@ pub mod throttle;
 use std::sync::Arc;
 use std::time::Duration;
 
-use inspraak_host::{Context, ServiceApp};
+use inspraak_host::{Context, Preparation, ServiceApp};
 use inspraak_kit::Env;
 use inspraak_kit::auth::KeySource;
 use inspraak_kit::grpc::GrpcServer;
@@ -71,7 +72,11 @@ impl IdentityService {
             settings: self.settings.clone(),
             auth: context.auth.clone(),
             passwords: passwords::Passwords::new(self.settings.hashing_concurrency)?,
-            keys: keys::SigningKeys::new(context.db.clone(), context.clock.clone()),
+            keys: keys::SigningKeys::new(
+                context.db.clone(),
+                context.clock.clone(),
+                self.settings.signing_key_sealing.clone(),
+            ),
             throttle: throttle::Throttle::new(
                 context.db.clone(),
                 context.clock.clone(),
@@ -92,8 +97,20 @@ impl ServiceApp for IdentityService {
     }
 
     fn key_source(&self, context: &Context) -> Option<KeySource> {
-        let keys = keys::SigningKeys::new(context.db.clone(), context.clock.clone());
+        let keys = keys::SigningKeys::new(
+            context.db.clone(),
+            context.clock.clone(),
+            self.settings.signing_key_sealing.clone(),
+        );
         Some(KeySource::Provider(Arc::new(keys)))
+    }
+
+    fn prepare(&self, context: &Context) -> Preparation {
+        let state = self.state(context);
+        Box::pin(async move {
+            let state = state.map_err(|error| error.to_string())?;
+            reseal_signing_keys(state).await
+        })
     }
 
     fn routes(&self, context: &Context, server: GrpcServer) -> GrpcServer {
@@ -160,4 +177,26 @@ impl ServiceApp for IdentityService {
         }));
         workers
     }
+}
+
+/// Opens every stored signing key and seals it under the current
+/// key-encryption key where it is not yet.
+async fn reseal_signing_keys(state: state::State) -> Result<(), String> {
+    if !state.settings.signing_key_sealing.is_sealed() {
+        tracing::warn!(
+            "token signing keys are stored unencrypted: set SIGNING_KEY_ENCRYPTION_KEY in production"
+        );
+    }
+    let resealed = state
+        .keys
+        .reseal_stored()
+        .await
+        .map_err(|error| format!("the stored signing keys: {error}"))?;
+    if resealed > 0 {
+        tracing::info!(
+            resealed,
+            "sealed stored signing keys under the current key-encryption key"
+        );
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use inspraak_kit::Env;
 use secrecy::SecretString;
 
 use crate::domain::Email;
+use crate::key_sealing::{KeyEncryptionKey, Sealing};
 
 #[derive(Debug, Clone)]
 pub struct IdentitySettings {
@@ -28,6 +29,9 @@ pub struct IdentitySettings {
     /// `BOOTSTRAP_ADMIN_EMAIL`: the first admin, created at first start on an
     /// empty database.
     pub bootstrap_admin: Option<Email>,
+    /// `SIGNING_KEY_ENCRYPTION_KEY` and `SIGNING_KEY_ENCRYPTION_KEY_PREVIOUS`:
+    /// how the token signing keys are stored.
+    pub signing_key_sealing: Sealing,
 }
 
 impl IdentitySettings {
@@ -71,6 +75,7 @@ impl IdentitySettings {
                     None
                 }
             });
+        let signing_key_sealing = signing_key_sealing(env);
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Self {
             access_token_ttl,
@@ -93,11 +98,46 @@ impl IdentitySettings {
             hashing_concurrency: env.bounded_or("PASSWORD_HASHING_CONCURRENCY", cores, 1, 256),
             service_clients,
             bootstrap_admin,
+            signing_key_sealing,
         }
     }
 
     /// Defaults, for tests.
     pub fn defaults() -> Self {
         Self::from_env(&mut Env::from_pairs(std::iter::empty::<(String, String)>()))
+    }
+}
+
+/// The key-encryption keys, when set; each bad one is reported.
+fn signing_key_sealing(env: &mut Env) -> Sealing {
+    let mut read = |name: &str| {
+        let secret = env.secret(name)?;
+        KeyEncryptionKey::parse(&secret)
+            .map_err(|problem| env.reject(name, problem))
+            .ok()
+    };
+    let current = read("SIGNING_KEY_ENCRYPTION_KEY");
+    let previous = read("SIGNING_KEY_ENCRYPTION_KEY_PREVIOUS");
+    match (current, previous) {
+        (Some(current), previous) => {
+            if previous
+                .as_ref()
+                .is_some_and(|p| p.fingerprint() == current.fingerprint())
+            {
+                env.reject(
+                    "SIGNING_KEY_ENCRYPTION_KEY_PREVIOUS",
+                    "is the same key as SIGNING_KEY_ENCRYPTION_KEY",
+                );
+            }
+            Sealing::Sealed { current, previous }
+        }
+        (None, Some(_)) => {
+            env.reject(
+                "SIGNING_KEY_ENCRYPTION_KEY_PREVIOUS",
+                "needs SIGNING_KEY_ENCRYPTION_KEY, the key that replaces it",
+            );
+            Sealing::Plain
+        }
+        (None, None) => Sealing::Plain,
     }
 }

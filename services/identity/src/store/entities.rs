@@ -113,8 +113,12 @@ pub mod signing_keys {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub kid: String,
-        /// PKCS#8 DER of the Ed25519 private key.
+        /// PKCS#8 DER of the Ed25519 private key, sealed when `sealed_by`
+        /// is set (see `key_sealing`).
         pub private_key: Vec<u8>,
+        /// Fingerprint of the key-encryption key that sealed `private_key`;
+        /// none: stored as it is.
+        pub sealed_by: Option<String>,
         /// The public key, base64url, as the JWKS serves it.
         pub public_x: String,
         pub created_at: DateTimeUtc,

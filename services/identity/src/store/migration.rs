@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(inspraak_bus::migration::CreateOutboxAndInbox),
             Box::new(CreateIdentitySchema),
+            Box::new(SealSigningKeys),
         ]
     }
 }
@@ -259,6 +260,30 @@ impl MigrationTrait for CreateIdentitySchema {
                     .table(t("login_locks"))
                     .if_not_exists()
                     .col(string(c("subject")).primary_key())
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Which key-encryption key sealed each signing key (none: stored as it is;
+/// every key stored before this migration). See `key_sealing`.
+struct SealSigningKeys;
+
+impl MigrationName for SealSigningKeys {
+    fn name(&self) -> &str {
+        "m0003_sealed_signing_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SealSigningKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("signing_keys"))
+                    .add_column(string_null(Alias::new("sealed_by")))
                     .to_owned(),
             )
             .await

@@ -36,8 +36,9 @@ pub struct Identity {
     pub clock: Clock,
     pub backend: Backend,
     shutdown: CancellationToken,
-    _database: TestDatabase,
+    database: TestDatabase,
     _bus: TestDatabase,
+    settings: IdentitySettings,
 }
 
 /// A signed-in person.
@@ -47,6 +48,19 @@ pub struct Person {
     pub email: String,
     pub access: String,
     pub refresh: String,
+}
+
+/// The key id in an access token's header.
+pub fn kid_of(token: &str) -> String {
+    use base64::Engine;
+    let header = token.split('.').next().expect("a JWT");
+    let json: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .expect("base64"),
+    )
+    .expect("json");
+    json["kid"].as_str().expect("a kid").to_owned()
 }
 
 pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
@@ -69,6 +83,18 @@ impl Identity {
 
     pub async fn start_with(backend: Backend, settings: IdentitySettings) -> Self {
         let database = backend.database().await;
+        let identity = Self::launch(backend, settings, database).await;
+        identity.wait_ready().await;
+        identity
+    }
+
+    /// Starts identity on `database` (one an earlier instance used) without
+    /// waiting for it to be ready.
+    pub async fn launch(
+        backend: Backend,
+        settings: IdentitySettings,
+        database: TestDatabase,
+    ) -> Self {
         let bus = TestDatabase::sqlite();
         let bus_url = bus.url.clone();
         let env = Env::from_pairs([
@@ -86,7 +112,7 @@ impl Identity {
         let clock = Clock::manual(Utc::now());
         let shutdown = CancellationToken::new();
         let running = inspraak_host::start_on(
-            IdentityService::new(settings),
+            IdentityService::new(settings.clone()),
             config,
             listener,
             clock.clone(),
@@ -108,20 +134,9 @@ impl Identity {
             })
             .await
             .expect("test queue");
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !running.readiness.is_ready() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "identity never became ready: {:?}",
-                running.readiness.unmet()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
         let channel = Channel::from_shared(format!("http://{}", running.addr))
             .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
+            .connect_lazy();
         Self {
             client: IdentityClient::new(channel.clone()),
             keys: SigningKeysClient::new(channel),
@@ -129,20 +144,49 @@ impl Identity {
             clock,
             backend,
             shutdown,
-            _database: database,
+            database,
             _bus: bus,
+            settings,
         }
     }
 
     pub fn state(&self) -> inspraak_identity::state::State {
-        IdentityService::new(IdentitySettings::defaults())
+        IdentityService::new(self.settings.clone())
             .state(&self.running.context)
             .expect("state")
     }
 
+    /// Waits until identity reports ready (at most 20 s).
+    pub async fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !self.running.readiness.is_ready() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "identity never became ready: {:?}",
+                self.running.readiness.unmet()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn stop(self) {
+        self.stop_keeping_database().await;
+    }
+
+    /// GetMe with `token`: whether identity accepts it.
+    pub async fn get_me(&self, token: &str) -> Result<proto::User, tonic::Status> {
+        self.client
+            .clone()
+            .get_me(authed(proto::GetMeRequest {}, token))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Stops identity and hands back its database, for another instance.
+    pub async fn stop_keeping_database(self) -> TestDatabase {
         self.shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.running.stopped).await;
+        self.database
     }
 
     /// Every event identity published so far, oldest first.
