@@ -6,6 +6,7 @@ venv of .tools/, after it rendered helm/inspraak/ci/*-values.yaml into
 "N passed, N failed"; exits non-zero when any check fails."""
 
 import os
+import base64
 import json
 import re
 import shutil
@@ -514,6 +515,9 @@ def compose_runs_the_whole_stack():
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
         assert env["IDENTITY_URL"] == "http://identity:50051"
         assert s["user"].split(":")[0] != "0" and s["read_only"] is True
+        # identity alone seals its signing keys, under a key of 32 bytes
+        assert ("SIGNING_KEY_ENCRYPTION_KEY" in env) == (svc == "identity"), svc
+    assert len(base64.b64decode(svcs["identity"]["environment"]["SIGNING_KEY_ENCRYPTION_KEY"], validate=True)) == 32
     images = {name: s.get("image", "") for name, s in svcs.items()}
     assert images["postgres"].startswith("postgres:")
     assert images["rabbitmq"] == "rabbitmq:3-management"
