@@ -12,7 +12,7 @@ export INSPRAAK_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
 # `make test` may have just installed it.
 CARGO := scripts/cargo
 
-.PHONY: help run test soak lint fmt build test-services clean helm-lint bench
+.PHONY: help run test soak lint fmt build test-services clean helm-lint bench fuzz
 
 help:
 	@echo "make run    - the whole platform in one process (release build, SQLite under ./data)"
@@ -22,6 +22,7 @@ help:
 	@echo "make fmt    - format the code"
 	@echo "make helm-lint - lint, render and test the Helm chart, the Dockerfile and compose file"
 	@echo "make bench  - the load generator: scenarios and baselines on PostgreSQL and RabbitMQ (release build)"
+	@echo "make fuzz   - cargo-fuzz on every parser property, FUZZ_SECONDS each (nightly toolchain)"
 
 run:
 	@echo "Starting the platform. From another terminal, with target/release/inspraak:"
@@ -67,3 +68,9 @@ BENCH_ARGS ?= all --runs 3 --duration 3 --warmup 1 --open-duration 10 --pipeline
 
 bench: test-services
 	$(CARGO) run --release -p inspraak-loadgen -- $(BENCH_ARGS)
+
+# libFuzzer on each property of tests/properties (nightly; not in make test,
+# which checks the same properties over seeds and generated inputs).
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh

@@ -145,6 +145,79 @@ fn check_location(
 
 // --- create ----------------------------------------------------------------
 
+/// A new input as asked for, checked: what `create` stores, before it looks
+/// at the project, the phase or the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewInput {
+    pub project: Uuid,
+    pub phase: Uuid,
+    /// Trimmed, 3 to 200 characters.
+    pub title: String,
+    /// Trimmed, 1 to 20,000 characters.
+    pub body: String,
+    /// Lower case, trimmed, each 1 to 50 characters, no repeats, at most 10.
+    pub topics: Vec<String>,
+    /// Latitude and longitude, within their ranges.
+    pub location: Option<(f64, f64)>,
+    /// The caller's key for retries: trimmed, at most 100 characters.
+    pub request_id: Option<String>,
+    pub anonymous: bool,
+}
+
+impl NewInput {
+    /// Checks every field of `request`; every problem is reported at once.
+    pub fn parse(
+        request: &proto::CreateInputRequest,
+    ) -> std::result::Result<Self, Vec<FieldViolation>> {
+        let mut v = Vec::new();
+        let project = parse_uuid("project_id", &request.project_id);
+        let phase = parse_uuid("phase_id", &request.phase_id);
+        for (field, parsed) in [("project_id", &project), ("phase_id", &phase)] {
+            if parsed.is_err() {
+                v.push(FieldViolation::new(field, "is not an id"));
+            }
+        }
+        let title = check_title(&request.title, &mut v);
+        let body = check_body(&request.body, &mut v);
+        let topics = check_topics(&request.topics, &mut v);
+        let (latitude, longitude) = check_location(request.location.as_ref(), &mut v);
+        let request_id = request.request_id.trim();
+        if request_id.chars().count() > 100 {
+            v.push(FieldViolation::new("request_id", "at most 100 characters"));
+        }
+        let (Ok(project), Ok(phase), true) = (project, phase, v.is_empty()) else {
+            return Err(v);
+        };
+        Ok(Self {
+            project,
+            phase,
+            title,
+            body,
+            topics,
+            location: latitude.zip(longitude),
+            request_id: (!request_id.is_empty()).then(|| request_id.to_owned()),
+            anonymous: request.anonymous,
+        })
+    }
+
+    /// The request that asks for exactly this input.
+    pub fn to_request(&self) -> proto::CreateInputRequest {
+        proto::CreateInputRequest {
+            project_id: self.project.to_string(),
+            phase_id: self.phase.to_string(),
+            title: self.title.clone(),
+            body: self.body.clone(),
+            topics: self.topics.clone(),
+            location: self.location.map(|(latitude, longitude)| proto::Location {
+                latitude,
+                longitude,
+            }),
+            request_id: self.request_id.clone().unwrap_or_default(),
+            anonymous: self.anonymous,
+        }
+    }
+}
+
 /// The phase `caller` may post in, refusing with the condition that failed
 /// unless they may post in `phase` of `project` at `now`.
 async fn ensure_may_post<C: ConnectionTrait>(
@@ -230,26 +303,17 @@ pub async fn create(
     request: &proto::CreateInputRequest,
 ) -> Result<proto::Input> {
     let author = caller.principal()?.subject.clone();
-    let mut v = Vec::new();
-    let project = parse_uuid("project_id", &request.project_id);
-    let phase = parse_uuid("phase_id", &request.phase_id);
-    for (field, parsed) in [("project_id", &project), ("phase_id", &phase)] {
-        if parsed.is_err() {
-            v.push(FieldViolation::new(field, "is not an id"));
-        }
-    }
-    let title = check_title(&request.title, &mut v);
-    let body = check_body(&request.body, &mut v);
-    let topics = check_topics(&request.topics, &mut v);
-    let (latitude, longitude) = check_location(request.location.as_ref(), &mut v);
-    let request_id = request.request_id.trim();
-    if request_id.chars().count() > 100 {
-        v.push(FieldViolation::new("request_id", "at most 100 characters"));
-    }
-    let (Ok(project), Ok(phase), true) = (project, phase, v.is_empty()) else {
-        return Err(Error::Invalid(v));
-    };
-    let request_id = (!request_id.is_empty()).then(|| request_id.to_owned());
+    let NewInput {
+        project,
+        phase,
+        title,
+        body,
+        topics,
+        location,
+        request_id,
+        anonymous,
+    } = NewInput::parse(request).map_err(Error::Invalid)?;
+    let (latitude, longitude) = location.map_or((None, None), |(lat, lon)| (Some(lat), Some(lon)));
     let now = state.clock.now();
     // A retry answers with what the first request did, even if the phase
     // has closed since.
@@ -287,7 +351,7 @@ pub async fn create(
         topics: serde_json::json!(topics),
         latitude,
         longitude,
-        anonymous: request.anonymous,
+        anonymous,
         author_id: author.clone(),
         status: status.name().to_owned(),
         request_id: request_id.clone(),
