@@ -41,7 +41,7 @@ test: test-services
 # summary lines shown.
 soak: test-services
 	INSPRAAK_SOAK=1 $(CARGO) nextest run --profile soak -p inspraak-tests --no-capture --run-ignored all \
-		--test database_outage --test broker_outage --test degraded_network
+		--test database_outage --test broker_outage --test broker_restart --test degraded_network
 
 test-services:
 	scripts/test-services.sh

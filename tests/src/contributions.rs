@@ -10,11 +10,16 @@ use inspraak_host::testing::{Shared, TestServer, authed};
 use inspraak_kit::auth::PrincipalKind;
 use inspraak_kit::testing::TestDatabase;
 use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
-use inspraak_proto::contributions::v1::{GetStatisticsRequest, Statistics};
+use inspraak_proto::contributions::v1::discussion_client::DiscussionClient;
+use inspraak_proto::contributions::v1::{
+    CreateInputRequest, GetStatisticsRequest, ReactRequest, ReactionDirection, Statistics,
+};
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::projects::v1 as projects;
 use prost::Message;
 use tonic::transport::Channel;
+
+use crate::downstream::Written;
 
 /// Contributions for the fault scenarios: residents post far faster than
 /// people do (no flood limit in the way), and its bus reconnects within a
@@ -180,4 +185,63 @@ fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
         seconds: at.timestamp(),
         nanos: 0,
     }
+}
+
+/// One writer of the fault scenarios: `iterations` times, a resident posts
+/// an input and another reacts on it, the `k`-th time not before
+/// `started + k * pace`, each call with `deadline`. Every failure is kept.
+pub async fn write_paced(
+    channel: &Channel,
+    project: &OpenProject,
+    shared: &Shared,
+    iterations: usize,
+    started: Instant,
+    pace: Duration,
+    deadline: Duration,
+) -> Written {
+    let mut contributions = ContributionsClient::new(channel.clone());
+    let mut discussion = DiscussionClient::new(channel.clone());
+    let author = resident_token(shared);
+    let mut written = Written::default();
+    for k in 0..iterations {
+        let at = started + pace * u32::try_from(k).unwrap_or(u32::MAX);
+        tokio::time::sleep_until(at.into()).await;
+        let created = contributions
+            .create_input(request(
+                CreateInputRequest {
+                    project_id: project.project_id.clone(),
+                    phase_id: project.phase_id.clone(),
+                    title: format!("Idea {k}"),
+                    body: "A bench by the canal.".to_owned(),
+                    request_id: uuid::Uuid::now_v7().to_string(),
+                    ..Default::default()
+                },
+                &author,
+                deadline,
+            ))
+            .await;
+        let input = match created {
+            Ok(input) => input.into_inner().id,
+            Err(status) => {
+                written.failures.push(status);
+                continue;
+            }
+        };
+        written.input(input.clone());
+        let reacted = discussion
+            .react(request(
+                ReactRequest {
+                    input_id: input.clone(),
+                    direction: ReactionDirection::Up as i32,
+                },
+                &resident_token(shared),
+                deadline,
+            ))
+            .await;
+        match reacted {
+            Ok(_) => written.reaction(input),
+            Err(status) => written.failures.push(status),
+        }
+    }
+    written
 }

@@ -1,11 +1,13 @@
 //! Support for the platform tests: starting real services against the real
 //! PostgreSQL and RabbitMQ, and asking them how they are; a proxy that cuts
-//! their connections; contributions ready to take input; a downstream
-//! consumer that counts what arrives.
+//! their connections; a RabbitMQ node of a test's own, to kill and restart;
+//! contributions ready to take input; a downstream consumer that counts what
+//! arrives.
 
 pub mod contributions;
 pub mod downstream;
 pub mod proxy;
+pub mod rabbit_node;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

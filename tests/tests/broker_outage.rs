@@ -14,15 +14,9 @@ use std::time::{Duration, Instant};
 
 use inspraak_host::testing::Shared;
 use inspraak_kit::testing::{TestDatabase, amqp_url};
-use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
-use inspraak_proto::contributions::v1::discussion_client::DiscussionClient;
-use inspraak_proto::contributions::v1::{CreateInputRequest, ReactRequest, ReactionDirection};
-use inspraak_tests::contributions::{
-    OpenProject, open_project, request, resident_token, start_for_faults,
-};
+use inspraak_tests::contributions::{open_project, start_for_faults, write_paced};
 use inspraak_tests::downstream::{Downstream, Written, outbox_rows};
 use inspraak_tests::proxy::{FaultProxy, upstream_of};
-use tonic::transport::Channel;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 const WRITERS: usize = 5;
@@ -92,7 +86,10 @@ async fn broker_cuts_while_writing_lose_and_duplicate_nothing() {
             let (channel, project, shared) =
                 (server.channel.clone(), project.clone(), shared.clone());
             tokio::spawn(async move {
-                write(&channel, &project, &shared, iterations, started, pace).await
+                write_paced(
+                    &channel, &project, &shared, iterations, started, pace, DEADLINE,
+                )
+                .await
             })
         })
         .collect();
@@ -182,63 +179,4 @@ async fn broker_cuts_while_writing_lose_and_duplicate_nothing() {
     inspraak_bus::testing::delete_rabbit_objects(&amqp_url(), &exchange, &queues).await;
     shared.cleanup(&[]).await;
     drop(proxy);
-}
-
-// --- writing ---------------------------------------------------------------
-
-/// One writer: `iterations` times, a resident posts an input and another
-/// reacts on it, the `k`-th time not before `started + k * pace`.
-async fn write(
-    channel: &Channel,
-    project: &OpenProject,
-    shared: &Shared,
-    iterations: usize,
-    started: Instant,
-    pace: Duration,
-) -> Written {
-    let mut contributions = ContributionsClient::new(channel.clone());
-    let mut discussion = DiscussionClient::new(channel.clone());
-    let author = resident_token(shared);
-    let mut written = Written::default();
-    for k in 0..iterations {
-        let at = started + pace * u32::try_from(k).unwrap_or(u32::MAX);
-        tokio::time::sleep_until(at.into()).await;
-        let created = contributions
-            .create_input(request(
-                CreateInputRequest {
-                    project_id: project.project_id.clone(),
-                    phase_id: project.phase_id.clone(),
-                    title: format!("Idea {k}"),
-                    body: "A bench by the canal.".to_owned(),
-                    request_id: uuid::Uuid::now_v7().to_string(),
-                    ..Default::default()
-                },
-                &author,
-                DEADLINE,
-            ))
-            .await;
-        let input = match created {
-            Ok(input) => input.into_inner().id,
-            Err(status) => {
-                written.failures.push(status);
-                continue;
-            }
-        };
-        written.input(input.clone());
-        let reacted = discussion
-            .react(request(
-                ReactRequest {
-                    input_id: input.clone(),
-                    direction: ReactionDirection::Up as i32,
-                },
-                &resident_token(shared),
-                DEADLINE,
-            ))
-            .await;
-        match reacted {
-            Ok(_) => written.reaction(input),
-            Err(status) => written.failures.push(status),
-        }
-    }
-    written
 }
