@@ -191,6 +191,52 @@ async fn the_clock_decides_expiry() {
     );
 }
 
+/// Verified tokens are remembered, which must change no answer: a token
+/// altered in one claim is still refused, time still ends a token, and so
+/// does the end of its key's `verify_until` when that comes first.
+#[tokio::test]
+async fn remembering_verified_tokens_changes_no_answer() {
+    let keys = TestKeys::generate();
+    let clock = Clock::manual(Utc::now());
+    let mut jwk = keys.jwk();
+    // A retired key: it verifies for one more minute.
+    jwk.verify_until = Some(prost_types::Timestamp {
+        seconds: clock.now().timestamp() + 60,
+        nanos: 0,
+    });
+    let verifier = TokenVerifier::new(
+        VerifierSettings::default(),
+        PublicKeys::new(KeySource::Fixed(vec![jwk]), Duration::ZERO),
+        clock.clone(),
+    );
+    let token = keys.sign(&keys.claims(PrincipalKind::Person, "p", &[], clock.now()));
+    for _ in 0..3 {
+        assert_eq!(verifier.verify(&token).await.expect("valid").subject, "p");
+    }
+    // The same token with an elevated role and the original signature.
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["roles"] = serde_json::json!(["platform_admin"]);
+    let elevated = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap()),
+        parts[2]
+    );
+    assert_eq!(
+        verifier.verify(&elevated).await.err(),
+        Some(AuthError::BadSignature)
+    );
+    assert!(verifier.verify(&token).await.is_ok());
+    // The key's end comes before the token's: the remembered token ends with it.
+    clock.advance(chrono::Duration::seconds(61)).unwrap();
+    assert!(matches!(
+        verifier.verify(&token).await.err(),
+        Some(AuthError::UnknownKey(_))
+    ));
+}
+
 struct Echo;
 
 #[tonic::async_trait]

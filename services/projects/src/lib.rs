@@ -44,7 +44,10 @@ pub struct ProjectsService {
 impl ProjectsService {
     pub fn new(settings: ProjectsSettings) -> Self {
         Self {
-            views: Arc::new(views::PartsCache::new(settings.view_cache)),
+            views: Arc::new(views::PartsCache::new(
+                settings.view_cache,
+                settings.view_max_age,
+            )),
             settings: Arc::new(settings),
         }
     }

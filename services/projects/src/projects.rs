@@ -206,13 +206,14 @@ pub async fn visible<C: ConnectionTrait>(
     }
 }
 
-/// One project: its row from the database, its parts from the cache when
-/// the row's version matches (see `views`), the caller's team roles from
-/// those parts.
+/// One project: its row as this replica read it within the max age, or
+/// from the database; its parts from the cache when the row's version
+/// matches (see `views`); the caller's team roles from those parts.
 pub async fn get(state: &State, caller: &Caller<'_>, id: &str) -> Result<proto::Project> {
     let id = parse_uuid("id", id)?;
-    let project = projects::Entity::find_by_id(id)
-        .one(&state.db)
+    let project = state
+        .views
+        .row(&state.db, id)
         .await?
         .ok_or(Error::NotFound("project"))?;
     let parts = state.views.parts(&state.db, &project).await?;
@@ -401,6 +402,7 @@ pub async fn save_and_publish(
         )
         .await?;
     state.outbox.commit(txn).await?;
+    state.views.forget(project.id);
     Ok(view)
 }
 

@@ -23,6 +23,9 @@ pub struct ProjectsSettings {
     /// `PROJECT_VIEW_CACHE`: projects whose phases, milestones and team a
     /// replica keeps for reads (0: none; see `views`).
     pub view_cache: usize,
+    /// `PROJECT_VIEW_MAX_AGE`: how long a replica answers from a project's
+    /// row it read (0: reads it on every call; see `views`).
+    pub view_max_age: Duration,
 }
 
 impl ProjectsSettings {
@@ -40,6 +43,7 @@ impl ProjectsSettings {
                 PartsCache::DEFAULT_CAPACITY,
                 "a number of projects",
             ),
+            view_max_age: env.duration_or("PROJECT_VIEW_MAX_AGE", PartsCache::DEFAULT_MAX_AGE),
         }
     }
 

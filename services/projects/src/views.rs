@@ -1,19 +1,25 @@
-//! The parts of a project view that are not the project's own row — its
-//! phases, milestones and team — cached by the project's version.
+//! What a project view is read from, kept in memory: the project's row for
+//! a short while (`PROJECT_VIEW_MAX_AGE`), and its phases, milestones and
+//! team by the project's version.
 //!
-//! Every change to those parts goes through `projects::save_and_publish`,
+//! Every change to a project goes through `projects::save_and_publish`,
 //! which bumps the project's version in the same transaction (phases,
-//! milestones and team are only ever written there, or with a new project).
-//! So a read still fetches the project row — it carries the version, and
-//! the state and visibility a caller's access depends on — but takes the
-//! rest from here when the version matches: one round trip instead of four,
-//! and never staler than the row it was read with, on every replica alike.
-//! Columns no view shows (a phase's `has_input`, the scheduler's
-//! announcement stamps) change without a new version, which is why they are
-//! not part of what is cached for the view's sake.
+//! milestones and team are only ever written there, or with a new project)
+//! and tells this replica's cache to forget the row. So on the replica that
+//! made a change, the next read sees it; another replica reads the row again
+//! once its copy is older than the max age, and with the row's version takes
+//! the parts from here when they match, or reads them too. A project view is
+//! therefore never older than the max age on any replica (1 s by default;
+//! 0 reads the row on every call), the same bound as a project list read a
+//! moment earlier — and no looser than the access tokens a caller's roles
+//! come from, which live for minutes.
+//! Columns no view shows (`has_input`, a phase's `has_input`, the
+//! scheduler's announcement stamps) change without a new version, which is
+//! why they are not part of what is cached for the view's sake.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
@@ -76,22 +82,101 @@ pub async fn load<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<HashMap<Uu
     Ok(parts)
 }
 
-/// Projects' parts by (id, version), at most `capacity` projects.
+/// A project's row as this replica knows it.
+enum Kept {
+    /// Read from the database at that instant (when the read began).
+    Row(Arc<projects::Model>, Instant),
+    /// Changed by this replica at that instant: rows read before then are
+    /// not kept.
+    Changed(Instant),
+}
+
+/// Projects' rows (for `max_age`) and parts by (id, version), at most
+/// `capacity` projects each.
 pub struct PartsCache {
     entries: Mutex<HashMap<Uuid, (i64, Arc<Parts>)>>,
+    rows: Mutex<HashMap<Uuid, Kept>>,
     capacity: usize,
+    max_age: Duration,
 }
 
 impl PartsCache {
     /// A city has hundreds of projects, not thousands: the bound only keeps
     /// a flood of distinct ids from growing the cache without end.
     pub const DEFAULT_CAPACITY: usize = 4096;
+    /// How long a replica answers from a project's row it read.
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(1);
 
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, max_age: Duration) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
+            rows: Mutex::new(HashMap::new()),
             capacity,
+            max_age,
         }
+    }
+
+    /// Project `id`'s row: kept if this replica read it within the max age
+    /// (and changed it not since), else from the database.
+    pub async fn row<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        id: Uuid,
+    ) -> Result<Option<Arc<projects::Model>>> {
+        if let Some(row) = self.fresh_row(id) {
+            return Ok(Some(row));
+        }
+        let read_at = Instant::now();
+        let Some(row) = projects::Entity::find_by_id(id).one(db).await? else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        self.keep_row(&row, read_at);
+        Ok(Some(row))
+    }
+
+    /// Forgets project `id`'s row: this replica just changed it. A read
+    /// that began before now and ends after will not be kept either.
+    pub fn forget(&self, id: Uuid) {
+        self.rows
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, Kept::Changed(Instant::now()));
+    }
+
+    fn fresh_row(&self, id: Uuid) -> Option<Arc<projects::Model>> {
+        let rows = self.rows.lock().unwrap_or_else(PoisonError::into_inner);
+        match rows.get(&id) {
+            Some(Kept::Row(row, read_at)) if read_at.elapsed() < self.max_age => Some(row.clone()),
+            _ => None,
+        }
+    }
+
+    /// `read_at` is when the read began: a write that committed while it was
+    /// under way may be missing from it, and the max age counts from there.
+    fn keep_row(&self, row: &Arc<projects::Model>, read_at: Instant) {
+        if self.capacity == 0 || self.max_age.is_zero() {
+            return;
+        }
+        let mut rows = self.rows.lock().unwrap_or_else(PoisonError::into_inner);
+        let newer = match rows.get(&row.id) {
+            Some(Kept::Row(kept, _)) => kept.version > row.version,
+            Some(Kept::Changed(at)) => *at >= read_at,
+            None => false,
+        };
+        if newer {
+            return;
+        }
+        if rows.len() >= self.capacity && !rows.contains_key(&row.id) {
+            let max_age = self.max_age;
+            rows.retain(|_, kept| match kept {
+                Kept::Row(_, at) | Kept::Changed(at) => at.elapsed() < max_age,
+            });
+            if rows.len() >= self.capacity {
+                rows.clear();
+            }
+        }
+        rows.insert(row.id, Kept::Row(row.clone(), read_at));
     }
 
     /// `project`'s parts at its version, from the cache or the database.
@@ -179,7 +264,7 @@ mod tests {
 
     #[test]
     fn serves_only_the_version_it_was_read_at() {
-        let cache = PartsCache::new(8);
+        let cache = PartsCache::new(8, PartsCache::DEFAULT_MAX_AGE);
         let parts = parts_with_phases(1);
         cache.keep(&project(3), parts.clone());
         assert!(
@@ -199,7 +284,7 @@ mod tests {
 
     #[test]
     fn an_older_read_does_not_replace_a_newer_one() {
-        let cache = PartsCache::new(8);
+        let cache = PartsCache::new(8, PartsCache::DEFAULT_MAX_AGE);
         let newer = parts_with_phases(2);
         cache.keep(&project(5), newer.clone());
         cache.keep(&project(4), parts_with_phases(1));
@@ -213,15 +298,38 @@ mod tests {
 
     #[test]
     fn holds_at_most_its_capacity_and_none_at_zero() {
-        let cache = PartsCache::new(2);
+        let cache = PartsCache::new(2, PartsCache::DEFAULT_MAX_AGE);
         for _ in 0..10 {
             let mut p = project(1);
             p.id = Uuid::now_v7();
             cache.keep(&p, parts_with_phases(0));
         }
         assert_eq!(cache.entries.lock().map(|e| e.len()).unwrap_or(0), 2);
-        let off = PartsCache::new(0);
+        let off = PartsCache::new(0, PartsCache::DEFAULT_MAX_AGE);
         off.keep(&project(1), parts_with_phases(0));
         assert!(off.cached(&project(1)).is_none());
+    }
+
+    #[test]
+    fn a_row_is_kept_for_the_max_age_and_forgotten_when_changed_here() {
+        let cache = PartsCache::new(8, Duration::from_millis(200));
+        let row = Arc::new(project(3));
+        cache.keep_row(&row, Instant::now());
+        assert!(cache.fresh_row(row.id).is_some_and(|r| r.version == 3));
+        cache.forget(row.id);
+        assert!(cache.fresh_row(row.id).is_none(), "changed here: read again");
+        // A read that began before the change and ended after it is not kept.
+        let began = Instant::now() - Duration::from_millis(5);
+        cache.forget(row.id);
+        cache.keep_row(&row, began);
+        assert!(cache.fresh_row(row.id).is_none(), "a read older than the change was kept");
+        // One that began after it is, until the max age has passed.
+        cache.keep_row(&Arc::new(project(4)), Instant::now());
+        assert!(cache.fresh_row(row.id).is_some_and(|r| r.version == 4));
+        std::thread::sleep(Duration::from_millis(210));
+        assert!(cache.fresh_row(row.id).is_none(), "kept past the max age");
+        let off = PartsCache::new(8, Duration::ZERO);
+        off.keep_row(&row, Instant::now());
+        assert!(off.fresh_row(row.id).is_none(), "a max age of 0 keeps nothing");
     }
 }

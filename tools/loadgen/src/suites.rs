@@ -85,8 +85,17 @@ pub async fn read(
     results: &mut Results,
 ) -> Result<(), String> {
     let noop = NoopServer::start(runtime).await?;
-    let cached = ReadSetup::start(runtime, ProjectsSettings::defaults().view_cache).await?;
-    let uncached = ReadSetup::start(runtime, 0).await?;
+    let cached = ReadSetup::start(runtime, ProjectsSettings::defaults()).await?;
+    // Every read to the database: no row kept, no parts kept.
+    let uncached = ReadSetup::start(
+        runtime,
+        ProjectsSettings {
+            view_cache: 0,
+            view_max_age: Duration::ZERO,
+            ..ProjectsSettings::defaults()
+        },
+    )
+    .await?;
     let noop_cpu = CpuProbe::services();
     let cpu_of = |setup: &ReadSetup| {
         CpuProbe::services().with_postgres(admin.clone(), vec![database_name(&setup.database)])

@@ -11,6 +11,7 @@ mod claims;
 mod keys;
 mod layer;
 mod principal;
+mod verified;
 mod verify;
 
 pub use claims::{AccessClaims, PrincipalKind, TOKEN_TYPE, sign_access_token};

@@ -6,6 +6,7 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, Validation};
 
 use super::keys::PublicKeys;
+use super::verified::Verified;
 use super::{AccessClaims, AuthError, PlatformRole, Principal, TOKEN_TYPE};
 use crate::clock::Clock;
 
@@ -37,6 +38,7 @@ pub struct TokenVerifier {
     settings: VerifierSettings,
     keys: PublicKeys,
     clock: Clock,
+    verified: std::sync::Arc<Verified>,
 }
 
 impl TokenVerifier {
@@ -45,10 +47,24 @@ impl TokenVerifier {
             settings,
             keys,
             clock,
+            verified: std::sync::Arc::default(),
         }
     }
 
+    /// The principal `token` proves, or why it proves none.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = self.clock.now().timestamp();
+        if let Some(principal) = self.verified.get(token, now) {
+            return Ok(principal);
+        }
+        let (principal, valid_until) = self.verify_afresh(token).await?;
+        self.verified.keep(token, &principal, valid_until, now);
+        Ok(principal)
+    }
+
+    /// Checks `token` in full; with the principal, the instant (seconds)
+    /// from which time would refuse it.
+    async fn verify_afresh(&self, token: &str) -> Result<(Principal, i64), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|error| {
             // `alg: none` and unknown algorithms fail here: the algorithm enum
             // has no such member.
@@ -114,18 +130,25 @@ impl TokenVerifier {
             return Err(AuthError::UnknownKey(kid));
         }
 
+        // Refused from: its expiry plus the leeway, or the second after its
+        // key stops verifying, whichever comes first.
+        let mut valid_until = claims.exp.saturating_add(leeway);
+        if let Some(until) = key.verify_until {
+            valid_until = valid_until.min(until.timestamp().saturating_add(1));
+        }
         let roles: BTreeSet<PlatformRole> = claims
             .roles
             .iter()
             .filter_map(|name| name.parse().ok())
             .collect();
-        Ok(Principal {
+        let principal = Principal {
             kind: claims.kind,
             subject: claims.sub,
             roles,
             departments: claims.departments.into_iter().collect(),
             token_id: claims.jti,
             email_verified: claims.email_verified,
-        })
+        };
+        Ok((principal, valid_until))
     }
 }

@@ -28,14 +28,13 @@ pub struct Who {
 
 impl Platform {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, ProjectsSettings::defaults()).await
+    }
+
+    pub async fn start_with(backend: Backend, settings: ProjectsSettings) -> Self {
         let database = backend.database().await;
         let shared = Shared::new().await;
-        let server = TestServer::start(
-            ProjectsService::new(ProjectsSettings::defaults()),
-            &database,
-            &shared,
-        )
-        .await;
+        let server = TestServer::start(ProjectsService::new(settings), &database, &shared).await;
         Self {
             server,
             shared,

@@ -34,17 +34,16 @@ fn nl(text: &str) -> proto::LocalizedText {
 
 impl ReadSetup {
     /// Projects on a fresh database, with one project made the way a city
-    /// makes one: a proposal, approved by an admin. `view_cache` is
-    /// `PROJECT_VIEW_CACHE`.
-    pub async fn start(runtime: &ServerRuntime, view_cache: usize) -> Result<Self, String> {
+    /// makes one: a proposal, approved by an admin; the service with
+    /// `settings` (its view cache on or off).
+    pub async fn start(
+        runtime: &ServerRuntime,
+        settings: ProjectsSettings,
+    ) -> Result<Self, String> {
         let (server, database, shared) = runtime
             .run(async move {
                 let database = TestDatabase::postgres().await;
                 let shared = Shared::new().await;
-                let settings = ProjectsSettings {
-                    view_cache,
-                    ..ProjectsSettings::defaults()
-                };
                 let server =
                     TestServer::start(ProjectsService::new(settings), &database, &shared).await;
                 (server, database, shared)
