@@ -317,12 +317,18 @@ mod tests {
         cache.keep_row(&row, Instant::now());
         assert!(cache.fresh_row(row.id).is_some_and(|r| r.version == 3));
         cache.forget(row.id);
-        assert!(cache.fresh_row(row.id).is_none(), "changed here: read again");
+        assert!(
+            cache.fresh_row(row.id).is_none(),
+            "changed here: read again"
+        );
         // A read that began before the change and ended after it is not kept.
         let began = Instant::now() - Duration::from_millis(5);
         cache.forget(row.id);
         cache.keep_row(&row, began);
-        assert!(cache.fresh_row(row.id).is_none(), "a read older than the change was kept");
+        assert!(
+            cache.fresh_row(row.id).is_none(),
+            "a read older than the change was kept"
+        );
         // One that began after it is, until the max age has passed.
         cache.keep_row(&Arc::new(project(4)), Instant::now());
         assert!(cache.fresh_row(row.id).is_some_and(|r| r.version == 4));
@@ -330,6 +336,9 @@ mod tests {
         assert!(cache.fresh_row(row.id).is_none(), "kept past the max age");
         let off = PartsCache::new(8, Duration::ZERO);
         off.keep_row(&row, Instant::now());
-        assert!(off.fresh_row(row.id).is_none(), "a max age of 0 keeps nothing");
+        assert!(
+            off.fresh_row(row.id).is_none(),
+            "a max age of 0 keeps nothing"
+        );
     }
 }

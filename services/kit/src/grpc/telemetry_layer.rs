@@ -77,6 +77,9 @@ const AHEAD_OF_TONIC: Duration = Duration::from_millis(2);
 
 /// The deadline a caller gave in `grpc-timeout` (`<up to 8 digits><unit>`,
 /// H M S m u n); none when absent or malformed (tonic ignores those too).
+/// Read exactly as tonic reads it — the number by `u64`'s parser, which
+/// also takes a leading `+` — so that both timers keep the same deadline
+/// (`tests/properties` checks the two agree on any header).
 pub fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get("grpc-timeout")?.to_str().ok()?;
     if value.len() < 2 || value.len() > 9 {
