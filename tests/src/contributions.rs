@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use inspraak_bus::broker::{Headers, Outgoing, Target};
 use inspraak_contributions::projection::{BINDINGS, PURPOSE, ProjectProjection};
 use inspraak_contributions::{ContributionsService, ContributionsSettings};
 use inspraak_host::testing::{Shared, TestServer, authed};
@@ -116,7 +115,7 @@ pub async fn open_project(server: &TestServer, shared: &Shared) -> OpenProject {
         }),
         ..Default::default()
     };
-    publish_envelope(shared, &envelope).await;
+    shared.publish(&envelope).await;
 
     let open = OpenProject {
         project_id: project.id,
@@ -131,21 +130,6 @@ pub async fn open_project(server: &TestServer, shared: &Shared) -> OpenProject {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     open
-}
-
-/// Publishes `envelope` on the test's exchange, as a service's relay would.
-pub async fn publish_envelope(shared: &Shared, envelope: &events::Envelope) {
-    shared
-        .broker
-        .publish_confirmed(&[Outgoing {
-            target: Target::Events,
-            routing_key: envelope.r#type.clone(),
-            message_id: envelope.event_id.clone(),
-            headers: Headers::new(),
-            body: envelope.encode_to_vec(),
-        }])
-        .await
-        .unwrap_or_else(|e| panic!("the broker takes {}: {e}", envelope.r#type));
 }
 
 /// The project's figures, as anyone may read them.

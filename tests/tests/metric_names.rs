@@ -39,7 +39,7 @@ async fn publish<M: prost::Name>(shared: &Shared, event_type: &str, payload: &M)
         }),
         ..Default::default()
     };
-    inspraak_tests::contributions::publish_envelope(shared, &envelope).await;
+    shared.publish(&envelope).await;
 }
 
 /// Fails each event once, then takes it: a retry, as a database hiccup

@@ -6,7 +6,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use inspraak_bus::broker::{Broker, EmbeddedBroker, QueueKind, QueueSpec};
+use inspraak_bus::broker::{
+    Broker, EmbeddedBroker, Headers, Outgoing, QueueKind, QueueSpec, Target,
+};
 use inspraak_kit::testing::{TestDatabase, TestKeys, serve_jwks};
 use inspraak_kit::{Clock, Env};
 use inspraak_proto::events::v1::Envelope;
@@ -80,6 +82,22 @@ impl Shared {
     /// Deletes a RabbitMQ test's exchange and the queues named by its
     /// prefix (`services` are the services that ran, with `purposes` the
     /// consumers they declared).
+    /// Publishes `envelope` on the test's exchange, as a service's relay
+    /// would (the event's type as routing key, its id as message id), and
+    /// waits for the broker's confirm.
+    pub async fn publish(&self, envelope: &Envelope) {
+        self.broker
+            .publish_confirmed(&[Outgoing {
+                target: Target::Events,
+                routing_key: envelope.r#type.clone(),
+                message_id: envelope.event_id.clone(),
+                headers: Headers::new(),
+                body: envelope.encode_to_vec(),
+            }])
+            .await
+            .unwrap_or_else(|e| panic!("the broker takes {}: {e}", envelope.r#type));
+    }
+
     pub async fn cleanup(&self, queues: &[&str]) {
         if let Some((url, exchange)) = &self.rabbit {
             let mut names: Vec<String> = queues

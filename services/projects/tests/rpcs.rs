@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
-use inspraak_bus::broker::{Headers, Outgoing, Target};
 use inspraak_bus::{NewEvent, decode_payload};
 use inspraak_projects::collected::InputCollected;
 use inspraak_projects::store::entities::{phases, projects};
@@ -271,18 +270,7 @@ async fn report_input(platform: &Platform, project_id: &str, phase_id: &str) {
         tracestate: String::new(),
         payload: Some(event.payload),
     };
-    platform
-        .shared
-        .broker
-        .publish_confirmed(&[Outgoing {
-            target: Target::Events,
-            routing_key: envelope.r#type.clone(),
-            message_id: envelope.event_id.clone(),
-            headers: Headers::new(),
-            body: envelope.encode_to_vec(),
-        }])
-        .await
-        .expect("the broker takes the event");
+    platform.shared.publish(&envelope).await;
     let project = uuid::Uuid::parse_str(project_id).expect("a project id");
     let phase = uuid::Uuid::parse_str(phase_id).expect("a phase id");
     let deadline = Instant::now() + StdDuration::from_secs(15);

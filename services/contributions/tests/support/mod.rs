@@ -6,7 +6,6 @@
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Utc};
-use inspraak_bus::broker::{Headers, Outgoing, Target};
 use inspraak_bus::store::inbox;
 use inspraak_contributions::projection::{BINDINGS, PURPOSE, ProjectProjection};
 use inspraak_contributions::store::entities::{charter, projected_projects};
@@ -21,7 +20,6 @@ use inspraak_proto::contributions::v1::moderation_client::ModerationClient;
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::events::v1::Envelope;
 use inspraak_proto::projects::v1 as projects;
-use prost::Message;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tonic::Request;
 use tonic::transport::Channel;
@@ -291,17 +289,7 @@ pub async fn publish<M: prost::Name>(
             value: payload.encode_to_vec(),
         }),
     };
-    shared
-        .broker
-        .publish_confirmed(&[Outgoing {
-            target: Target::Events,
-            routing_key: envelope.r#type.clone(),
-            message_id: envelope.event_id.clone(),
-            headers: Headers::new(),
-            body: envelope.encode_to_vec(),
-        }])
-        .await
-        .expect("the broker takes the event");
+    shared.publish(&envelope).await;
     envelope.event_id
 }
 

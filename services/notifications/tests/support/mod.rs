@@ -8,7 +8,6 @@ pub use inspraak_kit::testing::smtp;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Utc};
-use inspraak_bus::broker::{Headers, Outgoing, Target};
 use inspraak_bus::store::inbox;
 pub use inspraak_host::testing::{Backend, Shared, TestServer, authed};
 use inspraak_kit::auth::PrincipalKind;
@@ -18,7 +17,6 @@ use inspraak_notifications::store::entities::deliveries;
 use inspraak_notifications::{NotificationsService, handler};
 use inspraak_proto::events::v1::Envelope;
 use inspraak_proto::notifications::v1::notifications_client::NotificationsClient;
-use prost::Message;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tonic::Request;
 use tonic::transport::Channel;
@@ -167,17 +165,7 @@ impl Platform {
     }
 
     async fn send(&self, envelope: &Envelope) {
-        self.shared
-            .broker
-            .publish_confirmed(&[Outgoing {
-                target: Target::Events,
-                routing_key: envelope.r#type.clone(),
-                message_id: envelope.event_id.clone(),
-                headers: Headers::new(),
-                body: envelope.encode_to_vec(),
-            }])
-            .await
-            .expect("the broker takes the event");
+        self.shared.publish(envelope).await;
     }
 
     /// Publishes every event again, as a broker redelivering would.
