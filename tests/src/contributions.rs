@@ -171,6 +171,41 @@ fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     }
 }
 
+/// `count` paced writers (see [`write_paced`]) started at once; [`joined`]
+/// gathers what they wrote.
+#[allow(clippy::too_many_arguments)] // the fault scenarios' knobs, named at each call
+pub fn spawn_paced_writers(
+    count: usize,
+    channel: &Channel,
+    project: &OpenProject,
+    shared: &Shared,
+    iterations: usize,
+    started: Instant,
+    pace: Duration,
+    deadline: Duration,
+) -> Vec<tokio::task::JoinHandle<Written>> {
+    (0..count)
+        .map(|_| {
+            let (channel, project, shared) = (channel.clone(), project.clone(), shared.clone());
+            tokio::spawn(async move {
+                write_paced(
+                    &channel, &project, &shared, iterations, started, pace, deadline,
+                )
+                .await
+            })
+        })
+        .collect()
+}
+
+/// What the writers wrote, once they all finished.
+pub async fn joined(writers: Vec<tokio::task::JoinHandle<Written>>) -> Written {
+    let mut written = Written::default();
+    for writer in writers {
+        written.merge(writer.await.expect("a writer"));
+    }
+    written
+}
+
 /// One writer of the fault scenarios: `iterations` times, a resident posts
 /// an input and another reacts on it, the `k`-th time not before
 /// `started + k * pace`, each call with `deadline`. Every failure is kept.

@@ -95,6 +95,19 @@ impl Downstream {
     }
 
     /// The broker queues it declared, for the test's cleanup.
+    /// When events were lost: where they are (still in the writer's
+    /// outbox, or queued for this consumer), printed for the reader.
+    pub async fn explain_loss(&self, tally: &Tally, writer_db: &DatabaseConnection) {
+        if tally.lost > 0 {
+            let outbox = outbox_rows(writer_db).await;
+            let queued = self.queued().await;
+            println!(
+                "after the wait: {outbox:?} events in contributions' outbox, \
+                 {queued:?} in the downstream's queue"
+            );
+        }
+    }
+
     pub fn queues(&self) -> Vec<String> {
         vec![self.bus.queue_name(QUEUE), self.bus.dead_letter_queue()]
     }
@@ -128,6 +141,18 @@ pub struct Written {
 }
 
 impl Written {
+    /// Every call of `writers`, each meant to write `each` inputs and as many
+    /// reactions, succeeded (`why` says what the calls went through).
+    pub fn assert_all_acknowledged(&self, each: usize, why: &str) {
+        assert!(
+            self.failures.is_empty(),
+            "calls failed while {why}: {:?}",
+            &self.failures[..self.failures.len().min(10)]
+        );
+        assert_eq!(self.inputs.len(), each, "inputs acknowledged");
+        assert_eq!(self.reactions, each, "reactions acknowledged");
+    }
+
     pub fn merge(&mut self, other: Self) {
         self.inputs.extend(other.inputs);
         self.reactions += other.reactions;
@@ -206,6 +231,19 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Every event the writes caused had exactly one effect, and no input
+    /// was stored that no writer was told of.
+    pub fn assert_each_applied_once(&self, written: &Written) {
+        assert_eq!(
+            self.lost, 0,
+            "events without their effect: {:?}",
+            self.missing
+        );
+        assert_eq!(self.duplicated, 0, "events applied more than once");
+        assert_eq!(self.extra, 0, "inputs stored that no writer was told of");
+        assert!(self.events >= 2 * written.inputs.len());
+    }
+
     async fn read(db: &DatabaseConnection, written: &Written) -> Self {
         let query = Statement::from_string(
             DbBackend::Postgres,

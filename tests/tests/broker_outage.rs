@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use inspraak_host::testing::Shared;
 use inspraak_kit::testing::{TestDatabase, amqp_url};
-use inspraak_tests::contributions::{open_project, start_for_faults, write_paced};
-use inspraak_tests::downstream::{Downstream, Written, outbox_rows};
+use inspraak_tests::contributions::{joined, open_project, spawn_paced_writers, start_for_faults};
+use inspraak_tests::downstream::Downstream;
 use inspraak_tests::proxy::{FaultProxy, upstream_of};
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -81,18 +81,16 @@ async fn broker_cuts_while_writing_lose_and_duplicate_nothing() {
     let started = Instant::now();
     let iterations = profile.writes / 2 / WRITERS;
     let pace = profile.span() / u32::try_from(iterations).unwrap_or(u32::MAX);
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|_| {
-            let (channel, project, shared) =
-                (server.channel.clone(), project.clone(), shared.clone());
-            tokio::spawn(async move {
-                write_paced(
-                    &channel, &project, &shared, iterations, started, pace, DEADLINE,
-                )
-                .await
-            })
-        })
-        .collect();
+    let writers = spawn_paced_writers(
+        WRITERS,
+        &server.channel,
+        &project,
+        &shared,
+        iterations,
+        started,
+        pace,
+        DEADLINE,
+    );
     let mut cut_times = Vec::new();
     // Live connections each cut closed.
     let mut severed = Vec::new();
@@ -105,10 +103,7 @@ async fn broker_cuts_while_writing_lose_and_duplicate_nothing() {
         severed.push(proxy.severed() - before);
         proxy.restore();
     }
-    let mut written = Written::default();
-    for writer in writers {
-        written.merge(writer.await.expect("a writer"));
-    }
+    let written = joined(writers).await;
     let writing_took = started.elapsed();
 
     // Reactions are announced once their window has passed on the clock.
@@ -135,21 +130,10 @@ async fn broker_cuts_while_writing_lose_and_duplicate_nothing() {
         severed,
     );
 
-    if tally.lost > 0 {
-        let outbox = outbox_rows(&database.connect().await).await;
-        let queued = downstream.queued().await;
-        println!(
-            "after the wait: {outbox:?} events in contributions' outbox, \
-             {queued:?} in the downstream's queue"
-        );
-    }
-    assert!(
-        written.failures.is_empty(),
-        "calls failed while the broker was away: {:?}",
-        &written.failures[..written.failures.len().min(10)]
-    );
-    assert_eq!(written.inputs.len(), iterations * WRITERS);
-    assert_eq!(written.reactions, iterations * WRITERS);
+    downstream
+        .explain_loss(&tally, &database.connect().await)
+        .await;
+    written.assert_all_acknowledged(iterations * WRITERS, "the broker was away");
     assert_eq!(cut_times.len(), profile.cuts);
     let last_cut = cut_times.last().copied().unwrap_or_default();
     assert!(
@@ -163,14 +147,7 @@ async fn broker_cuts_while_writing_lose_and_duplicate_nothing() {
         "connections each cut closed: {severed:?}"
     );
     assert!(proxy.connections() - connections_before >= profile.cuts as u64);
-    assert_eq!(
-        tally.lost, 0,
-        "events without their effect: {:?}",
-        tally.missing
-    );
-    assert_eq!(tally.duplicated, 0, "events applied more than once");
-    assert_eq!(tally.extra, 0, "inputs stored that no writer was told of");
-    assert!(tally.events >= 2 * written.inputs.len());
+    tally.assert_each_applied_once(&written);
 
     server.stop().await;
     let mut queues = contributions_queues;

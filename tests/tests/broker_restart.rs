@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use inspraak_host::testing::Shared;
 use inspraak_kit::testing::TestDatabase;
-use inspraak_tests::contributions::{open_project, start_for_faults, write_paced};
-use inspraak_tests::downstream::{Downstream, Written, outbox_rows};
+use inspraak_tests::contributions::{joined, open_project, spawn_paced_writers, start_for_faults};
+use inspraak_tests::downstream::Downstream;
 use inspraak_tests::rabbit_node::{RabbitNode, Stop};
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -90,18 +90,16 @@ async fn rabbitmq_killed_and_restarted_while_writing_loses_and_duplicates_nothin
     let iterations = profile.writes / 2 / WRITERS;
     let pace = span / u32::try_from(iterations).unwrap_or(u32::MAX);
     let started = Instant::now();
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|_| {
-            let (channel, project, shared) =
-                (server.channel.clone(), project.clone(), shared.clone());
-            tokio::spawn(async move {
-                write_paced(
-                    &channel, &project, &shared, iterations, started, pace, DEADLINE,
-                )
-                .await
-            })
-        })
-        .collect();
+    let writers = spawn_paced_writers(
+        WRITERS,
+        &server.channel,
+        &project,
+        &shared,
+        iterations,
+        started,
+        pace,
+        DEADLINE,
+    );
 
     let mut downs = Vec::new();
     for how in &profile.restarts {
@@ -112,10 +110,7 @@ async fn rabbitmq_killed_and_restarted_while_writing_loses_and_duplicates_nothin
         downs.push(went_down.elapsed());
     }
     let last_restart = started.elapsed();
-    let mut written = Written::default();
-    for writer in writers {
-        written.merge(writer.await.expect("a writer"));
-    }
+    let written = joined(writers).await;
     let writing_took = started.elapsed();
 
     shared
@@ -139,21 +134,10 @@ async fn rabbitmq_killed_and_restarted_while_writing_loses_and_duplicates_nothin
         written.failures.is_empty(),
         downs,
     );
-    if tally.lost > 0 {
-        let outbox = outbox_rows(&database.connect().await).await;
-        let queued = downstream.queued().await;
-        println!(
-            "after the wait: {outbox:?} events in contributions' outbox, \
-             {queued:?} in the downstream's queue"
-        );
-    }
-    assert!(
-        written.failures.is_empty(),
-        "calls failed while the broker was down: {:?}",
-        &written.failures[..written.failures.len().min(10)]
-    );
-    assert_eq!(written.inputs.len(), iterations * WRITERS);
-    assert_eq!(written.reactions, iterations * WRITERS);
+    downstream
+        .explain_loss(&tally, &database.connect().await)
+        .await;
+    written.assert_all_acknowledged(iterations * WRITERS, "the broker was down");
     assert_eq!(downs.len(), profile.restarts.len());
     assert!(
         profile.restarts.contains(&Stop::Kill),
@@ -163,14 +147,7 @@ async fn rabbitmq_killed_and_restarted_while_writing_loses_and_duplicates_nothin
         writing_took > last_restart,
         "the writes ended ({writing_took:?}) before the last restart ({last_restart:?})"
     );
-    assert_eq!(
-        tally.lost, 0,
-        "events without their effect: {:?}",
-        tally.missing
-    );
-    assert_eq!(tally.duplicated, 0, "events applied more than once");
-    assert_eq!(tally.extra, 0, "inputs stored that no writer was told of");
-    assert!(tally.events >= 2 * written.inputs.len());
+    tally.assert_each_applied_once(&written);
 
     server.stop().await;
     downstream.stop().await;

@@ -8,7 +8,6 @@
 
 use std::time::{Duration as StdDuration, Instant};
 
-use inspraak_bus::broker::{Headers, Outgoing, Target};
 use inspraak_contributions::{ContributionsService, ContributionsSettings};
 use inspraak_host::testing::{Shared, TestServer, authed};
 use inspraak_kit::auth::PrincipalKind;
@@ -20,7 +19,6 @@ use inspraak_proto::events::v1 as events;
 use inspraak_proto::projects::v1 as projects;
 use opentelemetry::trace::{SpanKind, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use prost::Message;
 use tracing_subscriber::layer::SubscriberExt;
 
 async fn publish<M: prost::Name>(shared: &Shared, event_type: &str, payload: &M) {
@@ -39,17 +37,7 @@ async fn publish<M: prost::Name>(shared: &Shared, event_type: &str, payload: &M)
             value: payload.encode_to_vec(),
         }),
     };
-    shared
-        .broker
-        .publish_confirmed(&[Outgoing {
-            target: Target::Events,
-            routing_key: envelope.r#type.clone(),
-            message_id: envelope.event_id.clone(),
-            headers: Headers::new(),
-            body: envelope.encode_to_vec(),
-        }])
-        .await
-        .expect("the broker takes the event");
+    shared.publish(&envelope).await;
 }
 
 fn token(shared: &Shared, id: &str) -> String {
