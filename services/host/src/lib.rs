@@ -270,6 +270,8 @@ async fn prepare_and_work<A: ServiceApp>(
     if !migrated {
         return Vec::new();
     }
+    readiness.set(Condition::Database, true).await;
+    readiness.set(Condition::Migrated, true).await;
     tracing::info!(service = A::NAME, "migrations applied");
     let prepared = until_done(&shutdown, || async {
         app.prepare(&context).await.map_err(|error| {
@@ -280,8 +282,7 @@ async fn prepare_and_work<A: ServiceApp>(
     if !prepared {
         return Vec::new();
     }
-    readiness.set(Condition::Database, true).await;
-    readiness.set(Condition::Migrated, true).await;
+    readiness.set(Condition::Prepared, true).await;
 
     let mut handles = vec![
         tokio::spawn(context.bus.relay(context.db.clone()).run(shutdown.clone())),

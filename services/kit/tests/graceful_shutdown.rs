@@ -13,7 +13,12 @@ use inspraak_proto::testing::v1::probe_client::ProbeClient;
 #[tokio::test]
 async fn sigterm_lets_the_call_in_flight_finish() {
     let running = support::start("probe").await;
-    for condition in [Condition::Migrated, Condition::Database, Condition::Broker] {
+    for condition in [
+        Condition::Migrated,
+        Condition::Prepared,
+        Condition::Database,
+        Condition::Broker,
+    ] {
         running.readiness.set(condition, true).await;
     }
     inspraak_kit::shutdown::cancel_on_signal(running.shutdown.clone()).unwrap();

@@ -50,6 +50,12 @@ async fn readiness_waits_for_migrations_database_and_broker() {
         "migrations not run yet"
     );
     running.readiness.set(Condition::Migrated, true).await;
+    assert_eq!(
+        status(&mut health, "probe").await,
+        ServingStatus::NotServing,
+        "start-up work not done yet"
+    );
+    running.readiness.set(Condition::Prepared, true).await;
     assert_eq!(status(&mut health, "probe").await, ServingStatus::Serving);
 
     // The broker connection drops: not ready, still alive.

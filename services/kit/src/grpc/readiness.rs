@@ -3,8 +3,9 @@
 //! Liveness (`""`) is SERVING for as long as the process serves at all.
 //! Readiness (the service's own name, e.g. `inspraak.identity.v1.Identity`'s
 //! short name `identity`) is SERVING only when every condition holds: the
-//! migrations ran, the database answers, the broker connection is up, and the
-//! service is not draining for shutdown.
+//! migrations ran, the service's own start-up work is done, the database
+//! answers, the broker connection is up, and the service is not draining for
+//! shutdown.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -15,6 +16,10 @@ use tonic_health::server::HealthReporter;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Condition {
     Migrated,
+    /// The service's own start-up work after the migrations is done
+    /// (identity: every stored signing key opened under its key-encryption
+    /// key).
+    Prepared,
     Database,
     Broker,
     /// False once shutdown has begun, so load balancers stop sending calls.
@@ -24,6 +29,7 @@ pub enum Condition {
 #[derive(Debug, Default)]
 struct Conditions {
     migrated: bool,
+    prepared: bool,
     database: bool,
     broker: bool,
     draining: bool,
@@ -31,7 +37,7 @@ struct Conditions {
 
 impl Conditions {
     fn all_met(&self) -> bool {
-        self.migrated && self.database && self.broker && !self.draining
+        self.migrated && self.prepared && self.database && self.broker && !self.draining
     }
 }
 
@@ -67,6 +73,7 @@ impl Readiness {
                 .unwrap_or_else(PoisonError::into_inner);
             match condition {
                 Condition::Migrated => c.migrated = met,
+                Condition::Prepared => c.prepared = met,
                 Condition::Database => c.database = met,
                 Condition::Broker => c.broker = met,
                 Condition::NotDraining => c.draining = !met,
@@ -102,6 +109,9 @@ impl Readiness {
         let mut unmet = Vec::new();
         if !c.migrated {
             unmet.push(Condition::Migrated);
+        }
+        if !c.prepared {
+            unmet.push(Condition::Prepared);
         }
         if !c.database {
             unmet.push(Condition::Database);
