@@ -171,28 +171,29 @@ fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     }
 }
 
-/// `count` paced writers (see [`write_paced`]) started at once; [`joined`]
+/// How a fault scenario's writers write: `iterations` times each, the
+/// `k`-th not before `started + k * pace`, every call with `deadline`.
+#[derive(Debug, Clone, Copy)]
+pub struct Paced {
+    pub iterations: usize,
+    pub started: Instant,
+    pub pace: Duration,
+    pub deadline: Duration,
+}
+
+/// `count` writers (see [`write_paced`]) started at once; [`joined`]
 /// gathers what they wrote.
-#[allow(clippy::too_many_arguments)] // the fault scenarios' knobs, named at each call
 pub fn spawn_paced_writers(
     count: usize,
     channel: &Channel,
     project: &OpenProject,
     shared: &Shared,
-    iterations: usize,
-    started: Instant,
-    pace: Duration,
-    deadline: Duration,
+    paced: Paced,
 ) -> Vec<tokio::task::JoinHandle<Written>> {
     (0..count)
         .map(|_| {
             let (channel, project, shared) = (channel.clone(), project.clone(), shared.clone());
-            tokio::spawn(async move {
-                write_paced(
-                    &channel, &project, &shared, iterations, started, pace, deadline,
-                )
-                .await
-            })
+            tokio::spawn(async move { write_paced(&channel, &project, &shared, paced).await })
         })
         .collect()
 }
@@ -206,18 +207,21 @@ pub async fn joined(writers: Vec<tokio::task::JoinHandle<Written>>) -> Written {
     written
 }
 
-/// One writer of the fault scenarios: `iterations` times, a resident posts
-/// an input and another reacts on it, the `k`-th time not before
-/// `started + k * pace`, each call with `deadline`. Every failure is kept.
+/// One writer of the fault scenarios: `paced.iterations` times, a resident
+/// posts an input and another reacts on it, as `paced` says. Every failure
+/// is kept.
 pub async fn write_paced(
     channel: &Channel,
     project: &OpenProject,
     shared: &Shared,
-    iterations: usize,
-    started: Instant,
-    pace: Duration,
-    deadline: Duration,
+    paced: Paced,
 ) -> Written {
+    let Paced {
+        iterations,
+        started,
+        pace,
+        deadline,
+    } = paced;
     let mut contributions = ContributionsClient::new(channel.clone());
     let mut discussion = DiscussionClient::new(channel.clone());
     let author = resident_token(shared);

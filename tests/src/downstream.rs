@@ -83,6 +83,20 @@ impl Downstream {
         Tally::read(&self.db, written).await
     }
 
+    /// [`Self::settle`] once the reactions' announcement window has passed
+    /// on `clock` (contributions announces reactions per window).
+    pub async fn settle_after_reactions_window(
+        &self,
+        clock: &inspraak_kit::Clock,
+        written: &Written,
+        within: Duration,
+    ) -> Tally {
+        clock
+            .advance(chrono::Duration::seconds(60))
+            .expect("a manual clock");
+        self.settle(written, within).await
+    }
+
     /// Messages waiting in the downstream's queue: tells a consumer that
     /// stopped consuming from a relay that stopped publishing.
     pub async fn queued(&self) -> Option<u64> {

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use inspraak_host::testing::Shared;
 use inspraak_kit::testing::{TestDatabase, amqp_url};
-use inspraak_tests::contributions::{joined, open_project, spawn_paced_writers, start_for_faults};
+use inspraak_tests::contributions::{
+    Paced, joined, open_project, spawn_paced_writers, start_for_faults,
+};
 use inspraak_tests::downstream::Downstream;
 use inspraak_tests::proxy::{FaultProxy, upstream_of};
 
@@ -81,16 +83,13 @@ async fn broker_cuts_while_writing_lose_and_duplicate_nothing() {
     let started = Instant::now();
     let iterations = profile.writes / 2 / WRITERS;
     let pace = profile.span() / u32::try_from(iterations).unwrap_or(u32::MAX);
-    let writers = spawn_paced_writers(
-        WRITERS,
-        &server.channel,
-        &project,
-        &shared,
+    let paced = Paced {
         iterations,
         started,
         pace,
-        DEADLINE,
-    );
+        deadline: DEADLINE,
+    };
+    let writers = spawn_paced_writers(WRITERS, &server.channel, &project, &shared, paced);
     let mut cut_times = Vec::new();
     // Live connections each cut closed.
     let mut severed = Vec::new();
@@ -106,13 +105,10 @@ async fn broker_cuts_while_writing_lose_and_duplicate_nothing() {
     let written = joined(writers).await;
     let writing_took = started.elapsed();
 
-    // Reactions are announced once their window has passed on the clock.
-    shared
-        .clock
-        .advance(chrono::Duration::seconds(60))
-        .expect("a manual clock");
     let within = Duration::from_secs(if profile.writes > 1_000 { 300 } else { 60 });
-    let tally = downstream.settle(&written, within).await;
+    let tally = downstream
+        .settle_after_reactions_window(&shared.clock, &written, within)
+        .await;
 
     println!(
         "broker cuts: {}, events {}, lost {}, duplicated {} ({} inputs and {} reactions written \

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use inspraak_host::testing::Shared;
 use inspraak_kit::testing::TestDatabase;
-use inspraak_tests::contributions::{joined, open_project, spawn_paced_writers, start_for_faults};
+use inspraak_tests::contributions::{
+    Paced, joined, open_project, spawn_paced_writers, start_for_faults,
+};
 use inspraak_tests::downstream::Downstream;
 use inspraak_tests::rabbit_node::{RabbitNode, Stop};
 
@@ -90,16 +92,13 @@ async fn rabbitmq_killed_and_restarted_while_writing_loses_and_duplicates_nothin
     let iterations = profile.writes / 2 / WRITERS;
     let pace = span / u32::try_from(iterations).unwrap_or(u32::MAX);
     let started = Instant::now();
-    let writers = spawn_paced_writers(
-        WRITERS,
-        &server.channel,
-        &project,
-        &shared,
+    let paced = Paced {
         iterations,
         started,
         pace,
-        DEADLINE,
-    );
+        deadline: DEADLINE,
+    };
+    let writers = spawn_paced_writers(WRITERS, &server.channel, &project, &shared, paced);
 
     let mut downs = Vec::new();
     for how in &profile.restarts {
@@ -113,12 +112,10 @@ async fn rabbitmq_killed_and_restarted_while_writing_loses_and_duplicates_nothin
     let written = joined(writers).await;
     let writing_took = started.elapsed();
 
-    shared
-        .clock
-        .advance(chrono::Duration::seconds(60))
-        .expect("a manual clock");
     let within = Duration::from_secs(if profile.writes > 1_000 { 300 } else { 120 });
-    let tally = downstream.settle(&written, within).await;
+    let tally = downstream
+        .settle_after_reactions_window(&shared.clock, &written, within)
+        .await;
 
     println!(
         "broker restarts: {} ({:?}), events {}, lost {}, duplicated {} ({} inputs and {} \
