@@ -30,7 +30,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use broker::{Broker, BrokerError, QueueKind, QueueSpec};
-pub use consumer::{Consumer, EventHandler, HandlerError};
+pub use consumer::{Consumer, EventHandler, HandlerError, Joined};
 pub use event::{EventType, NewEvent, decode_payload};
 pub use outbox::Outbox;
 pub use relay::Relay;

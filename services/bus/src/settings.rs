@@ -74,6 +74,7 @@ impl BusSettings {
             consumer: ConsumerSettings {
                 prefetch: env.bounded_or("BUS_PREFETCH", 50, 1, 10_000),
                 concurrency: env.bounded_or("BUS_HANDLER_CONCURRENCY", 8, 1, 1000),
+                batch: env.bounded_or("BUS_HANDLER_BATCH", 50, 1, 10_000),
                 max_attempts: env.bounded_or("BUS_MAX_ATTEMPTS", 5, 1, 100),
                 retry_backoff: env.duration_or("BUS_RETRY_BACKOFF", Duration::from_millis(200)),
                 max_backoff,
@@ -98,6 +99,7 @@ impl BusSettings {
             consumer: ConsumerSettings {
                 prefetch: 50,
                 concurrency: 8,
+                batch: 50,
                 max_attempts: 3,
                 retry_backoff: Duration::from_millis(20),
                 max_backoff: Duration::from_secs(1),

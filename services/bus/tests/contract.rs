@@ -22,7 +22,7 @@ use inspraak_proto::bus::v1::{ListDeadLettersRequest, ReplayDeadLettersRequest};
 use inspraak_proto::events::v1::Envelope;
 use prost::Message;
 use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
 use sea_orm_migration::prelude::*;
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +52,9 @@ impl MigrationTrait for CreateEffects {
                 Table::create()
                     .table(Alias::new("effects"))
                     .col(ColumnDef::new(Alias::new("event_id")).string().not_null())
+                    // The PostgreSQL transaction that applied it (null on
+                    // SQLite, which has no transaction ids).
+                    .col(ColumnDef::new(Alias::new("txn")).big_integer().null())
                     .to_owned(),
             )
             .await
@@ -142,6 +145,33 @@ impl Fixture {
         let distinct: i64 = row.try_get("", "distinct_events").unwrap();
         let total: i64 = row.try_get("", "effects").unwrap();
         (distinct as u64, total as u64)
+    }
+
+    /// The distinct PostgreSQL transactions that applied the events.
+    async fn applying_transactions(&self) -> i64 {
+        self.db
+            .query_one(
+                &Query::select()
+                    .expr_as(Expr::cust("COUNT(DISTINCT txn)"), Alias::new("n"))
+                    .from(Alias::new("effects"))
+                    .to_owned(),
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+    }
+
+    async fn wait_for_dead_letters(&self, count: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.dead_letter_count().await < count {
+            assert!(
+                Instant::now() < deadline,
+                "{count} events never reached the dead-letter queue"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn outbox_rows(&self) -> i64 {
@@ -256,11 +286,12 @@ async fn write_events(
 }
 
 /// Records each event it applies; fails events of the aggregate `poison`
-/// until healed.
+/// until healed, and rejects those of the aggregate `reject` outright.
 #[derive(Clone, Default)]
 struct Recorder {
     healed: Arc<AtomicBool>,
     poison_attempts: Arc<AtomicU32>,
+    rejected_attempts: Arc<AtomicU32>,
 }
 
 impl EventHandler for Recorder {
@@ -275,13 +306,29 @@ impl EventHandler for Recorder {
                 "this event makes the handler fail".to_owned(),
             ));
         }
+        if event.aggregate_id == "reject" {
+            self.rejected_attempts.fetch_add(1, Ordering::SeqCst);
+            return Err(HandlerError::Reject(
+                "this event cannot be understood".to_owned(),
+            ));
+        }
+        let transaction = match txn.get_database_backend() {
+            DbBackend::Postgres => Expr::cust("txid_current()"),
+            _ => Expr::cust("NULL"),
+        };
         let insert = Query::insert()
             .into_table(Alias::new("effects"))
-            .columns([Alias::new("event_id")])
-            .values_panic([event.event_id.clone().into()])
+            .columns([Alias::new("event_id"), Alias::new("txn")])
+            .values_panic([event.event_id.clone().into(), transaction])
             .to_owned();
         txn.execute(&insert).await?;
         Ok(())
+    }
+
+    /// The events written as waiting are applied together when neighbours
+    /// (through the default `handle_many`, one `handle` after another).
+    fn joins(&self, event: &Envelope) -> bool {
+        event.aggregate_id.starts_with("waiting")
     }
 }
 
@@ -595,6 +642,139 @@ async fn a_commit_wakes_the_relay(flavour: Flavour) {
     fixture.cleanup().await;
 }
 
+/// Events already waiting when the consumer starts are applied several to a
+/// transaction. An event that fails, or is rejected, in a batch is set apart
+/// — retried and dead-lettered alone, its attempts counted as if it had been
+/// alone — while every other event is applied exactly once; the same event
+/// twice in the queue has one effect.
+async fn a_failing_event_in_a_batch_holds_back_nothing(flavour: Flavour) {
+    const HEALTHY: usize = 120;
+    let mut fixture = Fixture::new(flavour, 3).await;
+    // Two transactions at a time: deliveries arriving meanwhile are in hand
+    // for the next.
+    let mut settings = fixture.bus.settings().clone();
+    settings.consumer.concurrency = 2;
+    fixture.bus = Bus::with_broker("testsvc", fixture.bus.broker().clone(), settings);
+    let recorder = Recorder::default();
+    let kinds = (1..=HEALTHY as u64).map(|version| ("testsvc.thing.happened.v1", version));
+    let first_third = kinds.clone().take(HEALTHY / 3);
+    write_kinds(&fixture, first_third, "waiting").await;
+    fixture.write_events(1, 1, "poison").await;
+    write_kinds(
+        &fixture,
+        kinds.clone().skip(HEALTHY / 3).take(HEALTHY / 3),
+        "waiting-2",
+    )
+    .await;
+    fixture.write_events(1, 1, "reject").await;
+    write_kinds(&fixture, kinds.skip(2 * HEALTHY / 3), "waiting-3").await;
+    let consumer = fixture.bus.consumer(
+        fixture.db.clone(),
+        "events",
+        &["testsvc.#"],
+        recorder.clone(),
+    );
+    consumer.declare().await.expect("declare queue");
+    // Everything into the queue before anyone consumes, one event twice.
+    let relay = fixture.bus.relay(fixture.db.clone());
+    let mut published = 0;
+    while fixture.outbox_rows().await > 0 {
+        published += relay.publish_batch().await.unwrap();
+    }
+    assert_eq!(published, HEALTHY + 2);
+    assert!(
+        fixture.applied_ids().await.is_empty(),
+        "nothing consumed yet"
+    );
+    let again = fixture
+        .bus
+        .broker()
+        .peek(&fixture.bus.queue_name("events"), 1)
+        .await
+        .unwrap()
+        .0
+        .remove(0);
+    fixture
+        .bus
+        .broker()
+        .publish_confirmed(&[Outgoing {
+            target: Target::Events,
+            routing_key: again.routing_key,
+            message_id: again.message_id,
+            headers: again.headers,
+            body: again.body,
+        }])
+        .await
+        .unwrap();
+
+    tokio::spawn(consumer.run(fixture.shutdown.clone()));
+    fixture
+        .wait_for_effects(HEALTHY as u64, Duration::from_secs(60))
+        .await;
+    fixture
+        .wait_for_dead_letters(2, Duration::from_secs(30))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    assert_eq!(
+        fixture.effects().await,
+        (HEALTHY as u64, HEALTHY as u64),
+        "every healthy event applied once, the one published twice included"
+    );
+    assert_eq!(recorder.poison_attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(recorder.rejected_attempts.load(Ordering::SeqCst), 1);
+    let service = DeadLettersService::new(
+        fixture.bus.broker().clone(),
+        fixture.bus.dead_letter_queue(),
+    );
+    let listed = service
+        .list_dead_letters(admin(ListDeadLettersRequest { page_size: 10 }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut dead: Vec<(String, u32)> = listed
+        .dead_letters
+        .iter()
+        .map(|d| (d.last_error.clone(), d.attempts))
+        .collect();
+    dead.sort();
+    assert_eq!(
+        dead,
+        [
+            ("this event cannot be understood".to_owned(), 1),
+            ("this event makes the handler fail".to_owned(), 3),
+        ]
+    );
+    if let Flavour::Rabbit = flavour {
+        let transactions = fixture.applying_transactions().await;
+        println!("{HEALTHY} events applied in {transactions} transactions");
+        assert!(
+            transactions < HEALTHY as i64 / 2,
+            "events in hand share transactions: {transactions} for {HEALTHY}"
+        );
+    }
+    fixture.cleanup().await;
+}
+
+/// With `batch` 1, every event has a transaction of its own.
+async fn a_batch_of_one_is_a_transaction_per_event(flavour: Flavour) {
+    const EVENTS: usize = 60;
+    let mut fixture = Fixture::new(flavour, 3).await;
+    let mut settings = fixture.bus.settings().clone();
+    settings.consumer.batch = 1;
+    fixture.bus = Bus::with_broker("testsvc", fixture.bus.broker().clone(), settings);
+    fixture.write_events(EVENTS, EVENTS, "alone").await;
+    fixture.start(Recorder::default()).await;
+    fixture
+        .wait_for_effects(EVENTS as u64, Duration::from_secs(30))
+        .await;
+    assert_eq!(fixture.effects().await, (EVENTS as u64, EVENTS as u64));
+    if let Flavour::Rabbit = flavour {
+        assert_eq!(fixture.applying_transactions().await, EVENTS as i64);
+    }
+    fixture.cleanup().await;
+}
+
 macro_rules! on_both_brokers {
     ($($scenario:ident),* $(,)?) => {
         mod rabbitmq_postgres {
@@ -624,4 +804,6 @@ on_both_brokers!(
     an_unroutable_event_holds_back_nothing,
     unroutable_events_beyond_a_batch_hold_back_nothing,
     a_commit_wakes_the_relay,
+    a_failing_event_in_a_batch_holds_back_nothing,
+    a_batch_of_one_is_a_transaction_per_event,
 );

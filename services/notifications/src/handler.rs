@@ -3,9 +3,10 @@
 //! transaction (with the inbox's dedupe), so a redelivered event changes
 //! nothing.
 
-use inspraak_bus::{EventHandler, HandlerError, decode_payload};
+use inspraak_bus::{EventHandler, HandlerError, Joined, decode_payload};
 use inspraak_proto::events::v1 as events;
 use sea_orm::DatabaseTransaction;
+use tracing::Instrument;
 
 use crate::fanout::fan_out;
 use crate::kind::Kind;
@@ -164,12 +165,66 @@ impl EventHandler for Notifier {
         }
         let mut notices = routing::route(txn, event).await?;
         notices.extend(extra);
+        self.deliver(txn, &event.event_id, notices).await
+    }
+
+    /// Inputs created, the bulk of a busy consultation's events, are applied
+    /// together: their report rows in two statements and their projects'
+    /// managers in one query for the lot.
+    fn joins(&self, event: &events::Envelope) -> bool {
+        event.r#type == INPUT_CREATED
+    }
+
+    async fn handle_many(
+        &self,
+        txn: &DatabaseTransaction,
+        joined: &[Joined<'_>],
+    ) -> Result<(), HandlerError> {
+        let mut created = Vec::with_capacity(joined.len());
+        for one in joined {
+            debug_assert_eq!(one.event.r#type, INPUT_CREATED);
+            let e: events::InputCreated = decode_payload(one.event).map_err(reject)?;
+            created.push(e);
+        }
+        let now = self.state.clock.now();
+        let recorded: Vec<(&str, &events::InputCreated)> = joined
+            .iter()
+            .zip(&created)
+            .map(|(one, e)| (one.event.event_id.as_str(), e))
+            .collect();
+        crate::report::record_created(txn, &recorded, now).await?;
+        let managers =
+            routing::managers_of(txn, created.iter().map(|e| e.project_id.as_str())).await?;
+        for (one, e) in joined.iter().zip(&created) {
+            let project_managers = uuid::Uuid::parse_str(&e.project_id)
+                .ok()
+                .and_then(|project| managers.get(&project))
+                .map_or(&[][..], Vec::as_slice);
+            let notices = routing::input_created(e, project_managers);
+            self.deliver(txn, &one.event.event_id, notices)
+                .instrument(one.span.clone())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+const INPUT_CREATED: &str = "contributions.input.created.v1";
+
+impl Notifier {
+    /// Writes the notices `event_id` caused and wakes whoever waits for them.
+    async fn deliver(
+        &self,
+        txn: &DatabaseTransaction,
+        event_id: &str,
+        notices: Vec<Notice>,
+    ) -> Result<(), HandlerError> {
         if notices.is_empty() {
             return Ok(());
         }
         let written = fan_out(
             txn,
-            &event.event_id,
+            event_id,
             notices,
             self.state.clock.now(),
             self.state.settings.digest_hour,

@@ -31,6 +31,62 @@ fn time(at: Option<&prost_types::Timestamp>, otherwise: DateTime<Utc>) -> DateTi
     projections::time(at).unwrap_or(otherwise)
 }
 
+/// Keeps the report's rows for inputs created (event id, event): two
+/// statements however many. An input whose ids do not parse is not counted.
+pub async fn record_created<C: ConnectionTrait>(
+    db: &C,
+    created: &[(&str, &events::InputCreated)],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut inputs = Vec::with_capacity(created.len());
+    let mut activities = Vec::with_capacity(created.len());
+    for (event_id, e) in created {
+        let (Ok(input), Ok(project)) =
+            (Uuid::parse_str(&e.input_id), Uuid::parse_str(&e.project_id))
+        else {
+            continue;
+        };
+        let at = time(e.created_at.as_ref(), now);
+        inputs.push(report_inputs::ActiveModel {
+            input_id: Set(input),
+            project_id: Set(project),
+            title: Set(e.title.clone()),
+            created_at: Set(at),
+            first_feedback_at: Set(None),
+            answer_seconds: Set(None),
+            reactions_up: Set(0),
+            overdue: Set(false),
+            deleted: Set(false),
+        });
+        activities.push(report_activity::ActiveModel {
+            event_id: Set((*event_id).to_owned()),
+            project_id: Set(project),
+            user_id: Set(e.author_id.clone()),
+            at: Set(at),
+        });
+    }
+    if inputs.is_empty() {
+        return Ok(());
+    }
+    report_inputs::Entity::insert_many(inputs)
+        .on_conflict(
+            OnConflict::column(report_inputs::Column::InputId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    report_activity::Entity::insert_many(activities)
+        .on_conflict(
+            OnConflict::column(report_activity::Column::EventId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
 /// Keeps what the report counts from one contributions event.
 pub async fn record<C: ConnectionTrait>(
     db: &C,
@@ -42,31 +98,7 @@ pub async fn record<C: ConnectionTrait>(
             let Ok(e) = inspraak_bus::decode_payload::<events::InputCreated>(event) else {
                 return Ok(());
             };
-            let (Ok(input), Ok(project)) =
-                (Uuid::parse_str(&e.input_id), Uuid::parse_str(&e.project_id))
-            else {
-                return Ok(());
-            };
-            let at = time(e.created_at.as_ref(), now);
-            report_inputs::Entity::insert(report_inputs::ActiveModel {
-                input_id: Set(input),
-                project_id: Set(project),
-                title: Set(e.title.clone()),
-                created_at: Set(at),
-                first_feedback_at: Set(None),
-                answer_seconds: Set(None),
-                reactions_up: Set(0),
-                overdue: Set(false),
-                deleted: Set(false),
-            })
-            .on_conflict(
-                OnConflict::column(report_inputs::Column::InputId)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-            activity(db, &event.event_id, project, &e.author_id, at).await?;
+            record_created(db, &[(event.event_id.as_str(), &e)], now).await?;
         }
         "contributions.comment.posted.v1" => {
             let Ok(e) = inspraak_bus::decode_payload::<events::CommentPosted>(event) else {

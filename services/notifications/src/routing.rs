@@ -3,6 +3,8 @@
 //! to another service. Nobody is told about their own act, and nobody is
 //! told twice about one event.
 
+use std::collections::{HashMap, HashSet};
+
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::projects::v1 as projects;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
@@ -147,6 +149,54 @@ fn phase_title(phase: Option<&projects::Phase>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The managers of each of `projects` (ids that do not parse have none), in
+/// one query.
+pub async fn managers_of<C: ConnectionTrait>(
+    db: &C,
+    projects: impl IntoIterator<Item = &str>,
+) -> Result<HashMap<Uuid, Vec<String>>, DbErr> {
+    let projects: HashSet<Uuid> = projects.into_iter().filter_map(uuid).collect();
+    let mut managers: HashMap<Uuid, Vec<String>> = HashMap::new();
+    if projects.is_empty() {
+        return Ok(managers);
+    }
+    for member in project_team::Entity::find()
+        .filter(project_team::Column::ProjectId.is_in(projects))
+        .filter(project_team::Column::Role.eq("manager"))
+        .all(db)
+        .await?
+    {
+        managers
+            .entry(member.project_id)
+            .or_default()
+            .push(member.user_id);
+    }
+    Ok(managers)
+}
+
+/// The notices an input created causes, given its project's managers.
+pub fn input_created(e: &events::InputCreated, managers: &[String]) -> Vec<Notice> {
+    let mut out = Vec::new();
+    // Input waiting for screening is a task; any other is news.
+    let kind = if e.status == "prescreening" {
+        Kind::InputToScreen
+    } else {
+        Kind::InputPosted
+    };
+    // A manager posting in their own project knows already; an anonymous
+    // author is never named, so nothing else is said.
+    tell(&mut out, managers, &[&e.author_id], |u| Notice {
+        content: Content {
+            input: e.title.clone(),
+            ..Content::default()
+        },
+        project_id: uuid(&e.project_id),
+        input_id: uuid(&e.input_id),
+        ..Notice::to(kind, u)
+    });
+    out
+}
+
 /// The notices `event` causes; empty for events nobody is told about.
 pub async fn route<C: ConnectionTrait>(
     db: &C,
@@ -288,25 +338,8 @@ pub async fn route<C: ConnectionTrait>(
         }
         "contributions.input.created.v1" => {
             let e: events::InputCreated = decode(event)?;
-            // Input waiting for screening is a task; any other is news.
-            let kind = if e.status == "prescreening" {
-                Kind::InputToScreen
-            } else {
-                Kind::InputPosted
-            };
-            let project = uuid(&e.project_id);
-            let managers = team(db, project, true).await?;
-            // A manager posting in their own project knows already; an
-            // anonymous author is never named, so nothing else is said.
-            tell(&mut out, &managers, &[&e.author_id], |u| Notice {
-                content: Content {
-                    input: e.title.clone(),
-                    ..Content::default()
-                },
-                project_id: project,
-                input_id: uuid(&e.input_id),
-                ..Notice::to(kind, u)
-            });
+            let managers = team(db, uuid(&e.project_id), true).await?;
+            out.extend(input_created(&e, &managers));
         }
         "contributions.input.overdue.v1" => {
             let e: events::InputOverdue = decode(event)?;

@@ -68,11 +68,21 @@ impl Platform {
     }
 
     pub async fn start_on(database: TestDatabase, shared: Shared) -> Self {
+        Self::start_with(database, shared, &[]).await
+    }
+
+    /// As `start_on`, with environment `variables` over the test defaults.
+    pub async fn start_with(
+        database: TestDatabase,
+        shared: Shared,
+        variables: &[(&str, &str)],
+    ) -> Self {
         let sink = SmtpSink::start().await;
-        let server = TestServer::start(
+        let server = TestServer::start_with(
             NotificationsService::new(settings(&sink)),
             &database,
             &shared,
+            variables,
         )
         .await;
         let context = &server.running.context;
@@ -140,7 +150,35 @@ impl Platform {
         version: u64,
         payload: &M,
     ) -> String {
-        let envelope = Envelope {
+        let envelope = self.envelope(event_type, version, payload);
+        self.publish_together(std::slice::from_ref(&envelope)).await;
+        envelope.event_id
+    }
+
+    /// Publishes `envelopes` one after another without waiting, so the
+    /// consumer may find several in hand at once; returns once all were
+    /// handled.
+    pub async fn publish_together(&self, envelopes: &[Envelope]) {
+        for envelope in envelopes {
+            self.send(envelope).await;
+            self.published
+                .lock()
+                .expect("the list")
+                .push(envelope.clone());
+        }
+        for envelope in envelopes {
+            self.wait_handled(&envelope.event_id).await;
+        }
+    }
+
+    /// An event as its producer would write it, with a fresh id.
+    pub fn envelope<M: prost::Name>(
+        &self,
+        event_type: &str,
+        version: u64,
+        payload: &M,
+    ) -> Envelope {
+        Envelope {
             event_id: uuid::Uuid::now_v7().to_string(),
             r#type: event_type.to_owned(),
             occurred_at: Some(ts(self.now())),
@@ -154,14 +192,7 @@ impl Platform {
                 type_url: M::type_url(),
                 value: payload.encode_to_vec(),
             }),
-        };
-        self.send(&envelope).await;
-        self.published
-            .lock()
-            .expect("the list")
-            .push(envelope.clone());
-        self.wait_handled(&envelope.event_id).await;
-        envelope.event_id
+        }
     }
 
     async fn send(&self, envelope: &Envelope) {

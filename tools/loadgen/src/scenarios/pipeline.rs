@@ -61,6 +61,21 @@ pub struct PipelineSetup {
     tokens: Arc<Vec<String>>,
 }
 
+/// The bus's tuning variables set in the load generator's environment, passed
+/// on to the services it starts (unset: the services' defaults), so a
+/// setting can be compared with the default in the same way it is deployed.
+fn bus_tuning() -> Vec<(&'static str, String)> {
+    [
+        "BUS_PREFETCH",
+        "BUS_HANDLER_CONCURRENCY",
+        "BUS_HANDLER_BATCH",
+        "OUTBOX_BATCH_SIZE",
+    ]
+    .into_iter()
+    .filter_map(|name| std::env::var(name).ok().map(|value| (name, value)))
+    .collect()
+}
+
 /// When each created input was due to be sent, by input id.
 type Scheduled = Arc<Mutex<HashMap<String, DateTime<Utc>>>>;
 
@@ -72,17 +87,22 @@ impl PipelineSetup {
                 let notifications_db = TestDatabase::postgres().await;
                 let mail =
                     std::env::temp_dir().join(inspraak_kit::testing::unique("loadgen-mail-"));
-                let notifications = TestServer::start(
+                let tuning = bus_tuning();
+                let tuning: Vec<(&str, &str)> =
+                    tuning.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let notifications = TestServer::start_with(
                     NotificationsService::new(NotificationsSettings::to_directory(mail)),
                     &notifications_db,
                     &shared,
+                    &tuning,
                 )
                 .await;
                 let contributions_db = TestDatabase::postgres().await;
-                let contributions = TestServer::start(
+                let contributions = TestServer::start_with(
                     ContributionsService::new(unlimited_posting()),
                     &contributions_db,
                     &shared,
+                    &tuning,
                 )
                 .await;
                 (
