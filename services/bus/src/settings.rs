@@ -8,6 +8,10 @@ use crate::broker::QueueKind;
 use crate::consumer::ConsumerSettings;
 use crate::relay::RelaySettings;
 
+/// Unacknowledged deliveries a consumer holds at once unless `BUS_PREFETCH`
+/// says otherwise: enough for its transactions to find batches in hand.
+pub const DEFAULT_PREFETCH: u16 = 200;
+
 /// Which broker, as `BUS_URL` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerUrl {
@@ -72,9 +76,9 @@ impl BusSettings {
             queue_kind: env.or("BUS_QUEUE_TYPE", QueueKind::Quorum, "quorum or classic"),
             delivery_limit: env.bounded_or("BUS_DELIVERY_LIMIT", 20, 1, 1000),
             consumer: ConsumerSettings {
-                prefetch: env.bounded_or("BUS_PREFETCH", 50, 1, 10_000),
-                concurrency: env.bounded_or("BUS_HANDLER_CONCURRENCY", 8, 1, 1000),
-                batch: env.bounded_or("BUS_HANDLER_BATCH", 50, 1, 10_000),
+                prefetch: env.bounded_or("BUS_PREFETCH", DEFAULT_PREFETCH, 1, 10_000),
+                concurrency: env.bounded_or("BUS_HANDLER_CONCURRENCY", 4, 1, 1000),
+                batch: env.bounded_or("BUS_HANDLER_BATCH", 100, 1, 10_000),
                 max_attempts: env.bounded_or("BUS_MAX_ATTEMPTS", 5, 1, 100),
                 retry_backoff: env.duration_or("BUS_RETRY_BACKOFF", Duration::from_millis(200)),
                 max_backoff,
@@ -97,9 +101,9 @@ impl BusSettings {
             queue_kind: QueueKind::Quorum,
             delivery_limit: 20,
             consumer: ConsumerSettings {
-                prefetch: 50,
-                concurrency: 8,
-                batch: 50,
+                prefetch: DEFAULT_PREFETCH,
+                concurrency: 4,
+                batch: 100,
                 max_attempts: 3,
                 retry_backoff: Duration::from_millis(20),
                 max_backoff: Duration::from_secs(1),

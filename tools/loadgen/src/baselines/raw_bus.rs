@@ -3,7 +3,7 @@
 //! inbox. Published as the relay publishes (persistent, mandatory, batches
 //! of 500 whose confirms are awaited together) to a topic exchange, into a
 //! durable quorum queue as the services declare theirs, consumed with the
-//! services' prefetch (50) and one ack per message.
+//! services' default prefetch and one ack per message.
 
 use std::time::Duration;
 
@@ -96,7 +96,10 @@ impl RawBus {
             .await
             .map_err(|e| format!("a consuming channel: {e}"))?;
         consumer_channel
-            .basic_qos(50, BasicQosOptions::default())
+            .basic_qos(
+                inspraak_bus::settings::DEFAULT_PREFETCH,
+                BasicQosOptions::default(),
+            )
             .await
             .map_err(|e| format!("prefetch: {e}"))?;
         Ok(Self {
@@ -195,7 +198,7 @@ impl RawBus {
             elapsed,
             latencies,
             cpu: Some(cpu),
-            extra: serde_json::json!({"batch": BATCH, "body_bytes": BODY_BYTES, "queue": "quorum", "prefetch": 50}),
+            extra: serde_json::json!({"batch": BATCH, "body_bytes": BODY_BYTES, "queue": "quorum", "prefetch": inspraak_bus::settings::DEFAULT_PREFETCH}),
         })
     }
 
