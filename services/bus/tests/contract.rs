@@ -149,11 +149,16 @@ impl Fixture {
 
     /// The distinct PostgreSQL transactions that applied the events.
     async fn applying_transactions(&self) -> i64 {
+        self.count("COUNT(DISTINCT txn)", "effects").await
+    }
+
+    /// `aggregate` (an SQL expression) over `table`.
+    async fn count(&self, aggregate: &'static str, table: &str) -> i64 {
         self.db
             .query_one(
                 &Query::select()
-                    .expr_as(Expr::cust("COUNT(DISTINCT txn)"), Alias::new("n"))
-                    .from(Alias::new("effects"))
+                    .expr_as(Expr::cust(aggregate), Alias::new("n"))
+                    .from(Alias::new(table))
                     .to_owned(),
             )
             .await
@@ -175,18 +180,7 @@ impl Fixture {
     }
 
     async fn outbox_rows(&self) -> i64 {
-        self.db
-            .query_one(
-                &Query::select()
-                    .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
-                    .from(Alias::new("outbox"))
-                    .to_owned(),
-            )
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<i64>("", "n")
-            .unwrap()
+        self.count("COUNT(*)", "outbox").await
     }
 
     async fn applied_ids(&self) -> HashSet<String> {
@@ -407,14 +401,9 @@ async fn failing_events_are_dead_lettered_and_replayed(flavour: Flavour) {
     let good = fixture.write_events(50, 10, "healthy").await;
     fixture.wait_for_effects(50, Duration::from_secs(30)).await;
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fixture.dead_letter_count().await < 1 {
-        assert!(
-            Instant::now() < deadline,
-            "the failing event never reached the dead-letter queue"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    fixture
+        .wait_for_dead_letters(1, Duration::from_secs(30))
+        .await;
     assert_eq!(
         recorder.poison_attempts.load(Ordering::SeqCst),
         3,

@@ -245,8 +245,8 @@ impl<H: EventHandler> Consumer<H> {
         }
     }
 
-    /// Applies the deliveries in hand: together when there are several, and
-    /// one by one when that fails.
+    /// Applies the deliveries in hand: together when there are several; an
+    /// event that fails there is set apart and retried alone.
     async fn process(&self, deliveries: Vec<Delivery>, shutdown: &CancellationToken) {
         let mut opened = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
@@ -260,7 +260,9 @@ impl<H: EventHandler> Consumer<H> {
             match self.apply_batch(&opened).await {
                 Ok(outcomes) => {
                     for (one, outcome) in opened.drain(..).zip(outcomes) {
-                        self.acknowledge(one, outcome).await;
+                        self.acknowledge(one.delivery, &one.envelope.event_id, outcome)
+                            .instrument(one.span)
+                            .await;
                     }
                 }
                 // The others go again together, not held back by its
@@ -339,15 +341,15 @@ impl<H: EventHandler> Consumer<H> {
     }
 
     /// Acknowledges an event whose transaction committed.
-    async fn acknowledge(&self, one: Opened, outcome: Outcome) {
+    async fn acknowledge(&self, delivery: Delivery, event_id: &str, outcome: Outcome) {
         match outcome {
             Outcome::Applied => self.metrics.applied(1),
             Outcome::Duplicate => {
-                tracing::debug!(parent: &one.span, event_id = %one.envelope.event_id, "already handled; acknowledging without effect");
+                tracing::debug!(%event_id, "already handled; acknowledging without effect");
                 self.metrics.duplicates(1);
             }
         }
-        ack(one.delivery).await;
+        ack(delivery).await;
     }
 
     /// Applies one event in a transaction of its own, with retries and
@@ -387,12 +389,10 @@ impl<H: EventHandler> Consumer<H> {
                         Ok(outcome) => {
                             if outcome == Outcome::Applied {
                                 self.metrics.committed(1);
-                                self.metrics.applied(1);
-                            } else {
-                                tracing::debug!(event_id = %envelope.event_id, "already handled; acknowledging without effect");
-                                self.metrics.duplicates(1);
                             }
-                            return ack(delivery).await;
+                            return self
+                                .acknowledge(delivery, &envelope.event_id, outcome)
+                                .await;
                         }
                         Err(error) => error,
                     }
