@@ -12,13 +12,14 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use inspraak_bus::broker::{Broker, Headers, Outgoing, Target};
-use inspraak_bus::dead_letter::DeadLettersService;
 use inspraak_bus::migration::CreateOutboxAndInbox;
 use inspraak_bus::{BrokerUrl, Bus, BusSettings, EventHandler, HandlerError, NewEvent};
 use inspraak_kit::auth::{Principal, PrincipalKind};
 use inspraak_kit::testing::{TestDatabase, amqp_url, unique};
 use inspraak_proto::bus::v1::dead_letters_server::DeadLetters;
-use inspraak_proto::bus::v1::{ListDeadLettersRequest, ReplayDeadLettersRequest};
+use inspraak_proto::bus::v1::{
+    ListDeadLettersRequest, ListDeadLettersResponse, ReplayDeadLettersRequest,
+};
 use inspraak_proto::events::v1::Envelope;
 use prost::Message;
 use sea_orm::sea_query::{Alias, Expr, Query};
@@ -166,6 +167,16 @@ impl Fixture {
             .unwrap()
             .try_get::<i64>("", "n")
             .unwrap()
+    }
+
+    /// The first ten dead letters, as an admin lists them.
+    async fn listed_dead_letters(&self) -> ListDeadLettersResponse {
+        self.bus
+            .dead_letters_service()
+            .list_dead_letters(admin(ListDeadLettersRequest { page_size: 10 }))
+            .await
+            .unwrap()
+            .into_inner()
     }
 
     async fn wait_for_dead_letters(&self, count: u64, within: Duration) {
@@ -416,15 +427,8 @@ async fn failing_events_are_dead_lettered_and_replayed(flavour: Flavour) {
     );
     assert!(!applied.contains(&poison[0]));
 
-    let service = DeadLettersService::new(
-        fixture.bus.broker().clone(),
-        fixture.bus.dead_letter_queue(),
-    );
-    let listed = service
-        .list_dead_letters(admin(ListDeadLettersRequest { page_size: 10 }))
-        .await
-        .unwrap()
-        .into_inner();
+    let service = fixture.bus.dead_letters_service();
+    let listed = fixture.listed_dead_letters().await;
     assert_eq!(listed.total, 1);
     let dead = &listed.dead_letters[0];
     assert_eq!(dead.event_id, poison[0]);
@@ -712,16 +716,9 @@ async fn a_failing_event_in_a_batch_holds_back_nothing(flavour: Flavour) {
     );
     assert_eq!(recorder.poison_attempts.load(Ordering::SeqCst), 3);
     assert_eq!(recorder.rejected_attempts.load(Ordering::SeqCst), 1);
-    let service = DeadLettersService::new(
-        fixture.bus.broker().clone(),
-        fixture.bus.dead_letter_queue(),
-    );
-    let listed = service
-        .list_dead_letters(admin(ListDeadLettersRequest { page_size: 10 }))
+    let mut dead: Vec<(String, u32)> = fixture
+        .listed_dead_letters()
         .await
-        .unwrap()
-        .into_inner();
-    let mut dead: Vec<(String, u32)> = listed
         .dead_letters
         .iter()
         .map(|d| (d.last_error.clone(), d.attempts))

@@ -58,12 +58,7 @@ pub async fn record_created<C: ConnectionTrait>(
             overdue: Set(false),
             deleted: Set(false),
         });
-        activities.push(report_activity::ActiveModel {
-            event_id: Set((*event_id).to_owned()),
-            project_id: Set(project),
-            user_id: Set(e.author_id.clone()),
-            at: Set(at),
-        });
+        activities.push(act(event_id, project, &e.author_id, at));
     }
     if inputs.is_empty() {
         return Ok(());
@@ -76,15 +71,7 @@ pub async fn record_created<C: ConnectionTrait>(
         )
         .exec_without_returning(db)
         .await?;
-    report_activity::Entity::insert_many(activities)
-        .on_conflict(
-            OnConflict::column(report_activity::Column::EventId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    record_activity(db, activities).await
 }
 
 /// Keeps what the report counts from one contributions event.
@@ -189,19 +176,37 @@ async fn activity<C: ConnectionTrait>(
     user: &str,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    report_activity::Entity::insert(report_activity::ActiveModel {
+    record_activity(db, vec![act(event_id, project, user, at)]).await
+}
+
+/// `user`'s act in `project` at `at`, as event `event_id` told it.
+fn act(
+    event_id: &str,
+    project: Uuid,
+    user: &str,
+    at: DateTime<Utc>,
+) -> report_activity::ActiveModel {
+    report_activity::ActiveModel {
         event_id: Set(event_id.to_owned()),
         project_id: Set(project),
         user_id: Set(user.to_owned()),
         at: Set(at),
-    })
-    .on_conflict(
-        OnConflict::column(report_activity::Column::EventId)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
+    }
+}
+
+/// Someone's acts, one per event (a redelivered event's row is kept once).
+async fn record_activity<C: ConnectionTrait>(
+    db: &C,
+    acts: Vec<report_activity::ActiveModel>,
+) -> Result<(), DbErr> {
+    report_activity::Entity::insert_many(acts)
+        .on_conflict(
+            OnConflict::column(report_activity::Column::EventId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 
