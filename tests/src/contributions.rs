@@ -181,6 +181,20 @@ pub struct Paced {
     pub deadline: Duration,
 }
 
+impl Paced {
+    /// `writes` calls (an input and a reaction per iteration) by `writers`
+    /// writers, starting now and spread evenly over `span`.
+    pub fn spread(writes: usize, writers: usize, span: Duration, deadline: Duration) -> Self {
+        let iterations = writes / 2 / writers;
+        Self {
+            iterations,
+            started: Instant::now(),
+            pace: span / u32::try_from(iterations).unwrap_or(u32::MAX),
+            deadline,
+        }
+    }
+}
+
 /// `count` writers (see [`write_paced`]) started at once; [`joined`]
 /// gathers what they wrote.
 pub fn spawn_paced_writers(

@@ -10,7 +10,7 @@
 //!
 //! `INSPRAAK_SOAK=1` writes ten times as much through twenty cuts.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use inspraak_host::testing::Shared;
 use inspraak_kit::testing::{TestDatabase, amqp_url};
@@ -80,15 +80,8 @@ async fn broker_cuts_while_writing_lose_and_duplicate_nothing() {
     let connections_before = proxy.connections();
 
     // The writers, spread over the cuts' schedule, and the cuts.
-    let started = Instant::now();
-    let iterations = profile.writes / 2 / WRITERS;
-    let pace = profile.span() / u32::try_from(iterations).unwrap_or(u32::MAX);
-    let paced = Paced {
-        iterations,
-        started,
-        pace,
-        deadline: DEADLINE,
-    };
+    let paced = Paced::spread(profile.writes, WRITERS, profile.span(), DEADLINE);
+    let started = paced.started;
     let writers = spawn_paced_writers(WRITERS, &server.channel, &project, &shared, paced);
     let mut cut_times = Vec::new();
     // Live connections each cut closed.
@@ -129,7 +122,7 @@ async fn broker_cuts_while_writing_lose_and_duplicate_nothing() {
     downstream
         .explain_loss(&tally, &database.connect().await)
         .await;
-    written.assert_all_acknowledged(iterations * WRITERS, "the broker was away");
+    written.assert_all_acknowledged(paced.iterations * WRITERS, "the broker was away");
     assert_eq!(cut_times.len(), profile.cuts);
     let last_cut = cut_times.last().copied().unwrap_or_default();
     assert!(

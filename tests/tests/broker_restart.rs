@@ -89,15 +89,8 @@ async fn rabbitmq_killed_and_restarted_while_writing_loses_and_duplicates_nothin
     let estimated_down = Duration::from_secs(20);
     let span =
         (profile.up + estimated_down) * u32::try_from(profile.restarts.len() + 1).unwrap_or(1);
-    let iterations = profile.writes / 2 / WRITERS;
-    let pace = span / u32::try_from(iterations).unwrap_or(u32::MAX);
-    let started = Instant::now();
-    let paced = Paced {
-        iterations,
-        started,
-        pace,
-        deadline: DEADLINE,
-    };
+    let paced = Paced::spread(profile.writes, WRITERS, span, DEADLINE);
+    let started = paced.started;
     let writers = spawn_paced_writers(WRITERS, &server.channel, &project, &shared, paced);
 
     let mut downs = Vec::new();
@@ -134,7 +127,7 @@ async fn rabbitmq_killed_and_restarted_while_writing_loses_and_duplicates_nothin
     downstream
         .explain_loss(&tally, &database.connect().await)
         .await;
-    written.assert_all_acknowledged(iterations * WRITERS, "the broker was down");
+    written.assert_all_acknowledged(paced.iterations * WRITERS, "the broker was down");
     assert_eq!(downs.len(), profile.restarts.len());
     assert!(
         profile.restarts.contains(&Stop::Kill),
