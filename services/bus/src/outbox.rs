@@ -32,21 +32,45 @@ impl Outbox {
         txn: &C,
         event: NewEvent,
     ) -> Result<String, DbErr> {
+        let (row, event_id) = self.row(event);
+        outbox::Entity::insert(row)
+            .exec_without_returning(txn)
+            .await?;
+        Ok(event_id)
+    }
+
+    /// Adds `events` to the outbox within `txn`, in their order, with one
+    /// statement (for writers that make many events at once). Returns their
+    /// ids.
+    pub async fn write_all<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        events: impl IntoIterator<Item = NewEvent>,
+    ) -> Result<Vec<String>, DbErr> {
+        let (rows, ids): (Vec<_>, Vec<_>) = events.into_iter().map(|e| self.row(e)).unzip();
+        if !rows.is_empty() {
+            outbox::Entity::insert_many(rows)
+                .exec_without_returning(txn)
+                .await?;
+        }
+        Ok(ids)
+    }
+
+    /// The outbox row of `event` (traced by the current span) and its id.
+    fn row(&self, event: NewEvent) -> (outbox::ActiveModel, String) {
         let occurred_at = event.occurred_at;
         let traceparent = inspraak_kit::telemetry::current_traceparent();
         let envelope = event.into_envelope(&self.producer, traceparent.clone());
         let event_id = envelope.event_id.clone();
-        outbox::Entity::insert(outbox::ActiveModel {
+        let row = outbox::ActiveModel {
             event_id: Set(event_id.clone()),
             routing_key: Set(envelope.r#type.clone()),
             body: Set(envelope.encode_to_vec()),
             traceparent: Set(traceparent),
             created_at: Set(occurred_at),
             ..Default::default()
-        })
-        .exec_without_returning(txn)
-        .await?;
-        Ok(event_id)
+        };
+        (row, event_id)
     }
 
     /// Builds and writes an event in one call: `event_type` is the routing

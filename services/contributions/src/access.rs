@@ -65,17 +65,23 @@ impl Caller<'_> {
         db: &C,
         project: &projected_projects::Model,
     ) -> Result<bool> {
-        if self.is_admin() || !self.project_roles(db, project.id).await?.is_empty() {
-            return Ok(true);
+        let on_team = !self.is_admin() && !self.project_roles(db, project.id).await?.is_empty();
+        Ok(self.may_see_as(project, on_team))
+    }
+
+    /// [`Self::may_see`], knowing whether the caller is on the project's team.
+    pub fn may_see_as(&self, project: &projected_projects::Model, on_team: bool) -> bool {
+        if self.is_admin() || on_team {
+            return true;
         }
         if project.state == "draft" {
-            return Ok(false);
+            return false;
         }
-        Ok(match project.visibility.as_str() {
+        match project.visibility.as_str() {
             "public" => true,
             "registered" => self.0.is_some(),
             _ => false,
-        })
+        }
     }
 
     /// The projected project, if the caller may see it; NOT_FOUND otherwise
@@ -111,18 +117,25 @@ impl Caller<'_> {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
         let subject = &self.principal()?.subject;
-        let Some(block) = blocked_people::Entity::find_by_id(subject.clone())
+        let block = blocked_people::Entity::find_by_id(subject.clone())
             .one(db)
-            .await?
-        else {
-            return Ok(());
-        };
-        if block.until.is_some_and(|until| until <= now) {
-            return Ok(());
+            .await?;
+        Self::unblocked(block.as_ref(), now)
+    }
+
+    /// [`Self::ensure_may_contribute`], knowing the caller's block if any.
+    pub fn unblocked(
+        block: Option<&blocked_people::Model>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        match block {
+            Some(block) if block.until.is_none_or(|until| until > now) => {
+                Err(Error::FailedPrecondition(
+                    "your account is blocked: you cannot contribute for now".to_owned(),
+                ))
+            }
+            _ => Ok(()),
         }
-        Err(Error::FailedPrecondition(
-            "your account is blocked: you cannot contribute for now".to_owned(),
-        ))
     }
 
     /// Refuses, naming the condition, unless the caller meets `permission`
@@ -135,6 +148,23 @@ impl Caller<'_> {
         permission: &str,
         action: &str,
     ) -> Result<()> {
+        self.principal()?;
+        // The team is read only for the permissions that depend on it.
+        let manager = !Self::open_to_people(permission) && self.is_manager(db, project).await?;
+        self.permitted(permission, action, manager)
+    }
+
+    /// Whether `permission` lets people in by what their token says alone.
+    fn open_to_people(permission: &str) -> bool {
+        matches!(
+            permission,
+            "everyone" | "registered" | "confirmed_email" | "verified"
+        )
+    }
+
+    /// [`Self::ensure_permitted`], knowing whether the caller is a platform
+    /// admin or one of the project's managers (`manager`).
+    pub fn permitted(&self, permission: &str, action: &str, manager: bool) -> Result<()> {
         let refuse = |why: String| Err(Error::FailedPrecondition(why));
         // Every action is by a person: signing in comes first.
         let principal = self.principal()?;
@@ -145,7 +175,7 @@ impl Caller<'_> {
                 "{action} in this phase needs a confirmed e-mail address"
             )),
             "verified" => refuse(format!("{action} in this phase needs a verified identity")),
-            _ if self.is_manager(db, project).await? => Ok(()),
+            _ if manager || self.is_admin() => Ok(()),
             _ => refuse(format!(
                 "{action} in this phase is for admins and the project's managers"
             )),

@@ -4,15 +4,15 @@
 //! overwrite each other; nothing is counted by scanning at read time.
 
 use chrono::{DateTime, Utc};
-use sea_orm::ExprTrait;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, ExprTrait,
+    FromQueryResult, IdenStatic, QueryFilter, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::store::entities::{answer_times, inputs, participants, statistics, status_counts};
+use crate::store::entities::{answer_times, inputs, participants, statistics_parts, status_counts};
 
 /// A counter of the statistics of a project and its phases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,16 +27,84 @@ pub enum Stat {
 }
 
 impl Stat {
-    fn column(self) -> statistics::Column {
+    const ALL: [Self; 7] = [
+        Self::Inputs,
+        Self::Participants,
+        Self::Comments,
+        Self::Reactions,
+        Self::Votes,
+        Self::Answered,
+        Self::Overdue,
+    ];
+
+    fn column(self) -> statistics_parts::Column {
+        use statistics_parts::Column;
         match self {
-            Self::Inputs => statistics::Column::InputCount,
-            Self::Participants => statistics::Column::ParticipantCount,
-            Self::Comments => statistics::Column::CommentCount,
-            Self::Reactions => statistics::Column::ReactionCount,
-            Self::Votes => statistics::Column::VoteCount,
-            Self::Answered => statistics::Column::AnsweredCount,
-            Self::Overdue => statistics::Column::OverdueCount,
+            Self::Inputs => Column::InputCount,
+            Self::Participants => Column::ParticipantCount,
+            Self::Comments => Column::CommentCount,
+            Self::Reactions => Column::ReactionCount,
+            Self::Votes => Column::VoteCount,
+            Self::Answered => Column::AnsweredCount,
+            Self::Overdue => Column::OverdueCount,
         }
+    }
+}
+
+/// The figures of a project (nil phase) or of a phase: the sums over the
+/// parts of its statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, FromQueryResult)]
+pub struct Totals {
+    pub input_count: i64,
+    pub participant_count: i64,
+    pub comment_count: i64,
+    pub reaction_count: i64,
+    pub vote_count: i64,
+    /// Inputs with official feedback.
+    pub answered_count: i64,
+    /// Inputs announced overdue and still without feedback.
+    pub overdue_count: i64,
+}
+
+/// The totals of `project`'s statistics row `phase` (nil: the project's
+/// own), or `None` when nothing was ever counted there.
+pub async fn totals<C: ConnectionTrait>(
+    db: &C,
+    project: Uuid,
+    phase: Uuid,
+) -> Result<Option<Totals>> {
+    let mut query = statistics_parts::Entity::find().select_only();
+    for stat in Stat::ALL {
+        // PostgreSQL sums bigints as numeric: cast back.
+        let sum = Expr::col(stat.column()).sum().cast_as(Alias::new("BIGINT"));
+        query = query.column_as(sum, stat.column().as_str());
+    }
+    Ok(query
+        .filter(statistics_parts::Column::ProjectId.eq(project))
+        .filter(statistics_parts::Column::PhaseId.eq(phase))
+        // Grouped, so that no parts means no row rather than NULL sums.
+        .group_by(statistics_parts::Column::ProjectId)
+        .group_by(statistics_parts::Column::PhaseId)
+        .into_model::<Totals>()
+        .one(db)
+        .await?)
+}
+
+/// How many parts a statistics row is kept in: more than the connections
+/// that write at once (the pool's 16), so that concurrent writers rarely
+/// share one.
+const PARTS: i32 = 32;
+
+/// The part the connection `db` writes. On PostgreSQL, its server process's
+/// id modulo [`PARTS`]: a transaction is on one connection, so it always
+/// writes the same part of a row and takes the statistics rows in the order
+/// every writer keeps (the project's, then the phase's), while concurrent
+/// transactions, on other connections, mostly write other parts and do not
+/// wait for each other's commits. SQLite has one writer at a time: one part.
+fn part<C: ConnectionTrait>(db: &C) -> Expr {
+    match db.get_database_backend() {
+        DbBackend::Postgres => Expr::cust(format!("pg_backend_pid() % {PARTS}")),
+        _ => Expr::val(0),
     }
 }
 
@@ -54,29 +122,39 @@ pub async fn add<C: ConnectionTrait>(
     stat: Stat,
     delta: i64,
 ) -> Result<()> {
-    if delta == 0 {
-        return Ok(());
-    }
-    for row in rows(phase) {
-        add_to_row(db, project, row, stat, delta).await?;
-    }
-    Ok(())
+    let [own, phase] = rows(phase);
+    add_to_rows(db, project, stat, &[(own, delta), (phase, delta)]).await
 }
 
 /// Counts `user` as a participant of `project` and `phase` the first time
-/// they contribute there.
+/// they contribute there. The project's row and the phase's row are counted
+/// apart: a person new to this phase may be known to the project already.
 pub async fn participant<C: ConnectionTrait>(
     db: &C,
     project: Uuid,
     phase: Uuid,
     user: &str,
 ) -> Result<()> {
-    for row in rows(phase) {
-        let inserted = participants::Entity::insert(participants::ActiveModel {
+    let new = new_participant_rows(db, project, phase, user).await?;
+    let deltas: Vec<(Uuid, i64)> = new.into_iter().map(|row| (row, 1)).collect();
+    add_to_rows(db, project, Stat::Participants, &deltas).await
+}
+
+/// Records `user` in the participants of both rows of `phase` and returns
+/// the rows where they are new: one insert where the database says which
+/// rows it made (PostgreSQL), row by row where it cannot.
+async fn new_participant_rows<C: ConnectionTrait>(
+    db: &C,
+    project: Uuid,
+    phase: Uuid,
+    user: &str,
+) -> Result<Vec<Uuid>> {
+    let record = |rows: &[Uuid]| {
+        participants::Entity::insert_many(rows.iter().map(|&row| participants::ActiveModel {
             project_id: Set(project),
             phase_id: Set(row),
             user_id: Set(user.to_owned()),
-        })
+        }))
         .on_conflict(
             OnConflict::columns([
                 participants::Column::ProjectId,
@@ -86,52 +164,68 @@ pub async fn participant<C: ConnectionTrait>(
             .do_nothing()
             .to_owned(),
         )
-        .exec_without_returning(db)
-        .await?;
-        if inserted > 0 {
-            // The project's row and the phase's row are counted apart: a
-            // person new to this phase may be known to the project already.
-            add_to_row(db, project, row, Stat::Participants, 1).await?;
+    };
+    if !db.support_returning() {
+        let mut new = Vec::new();
+        for row in rows(phase) {
+            if record(&[row]).exec_without_returning(db).await? > 0 {
+                new.push(row);
+            }
         }
+        return Ok(new);
     }
-    Ok(())
+    let mut insert = record(&rows(phase)).into_query();
+    insert.returning_col(participants::Column::PhaseId);
+    db.query_all(&insert)
+        .await?
+        .into_iter()
+        .map(|row| Ok(row.try_get::<Uuid>("", "phase_id")?))
+        .collect()
 }
 
-/// Adds `delta` to `stat` of one statistics row: one upsert that makes the
-/// row with `delta` or adds `delta` to it relatively, so concurrent writers
-/// add up. One statement, not an insert and an update: the row is hot (every
-/// reaction in a project counts in it) and its lock is held from this
-/// statement to the commit.
-async fn add_to_row<C: ConnectionTrait>(
+/// Adds each row's delta to `stat` in the connection's part of that
+/// statistics row (`deltas` in the order rows are locked: the project's
+/// before the phase's): one upsert that makes a part with its delta or adds
+/// the delta to it relatively, so concurrent writers add up. One statement
+/// for both rows: the parts are locked from here to the commit.
+async fn add_to_rows<C: ConnectionTrait>(
     db: &C,
     project: Uuid,
-    row: Uuid,
     stat: Stat,
-    delta: i64,
+    deltas: &[(Uuid, i64)],
 ) -> Result<()> {
-    let mut fresh = statistics::ActiveModel {
-        project_id: Set(project),
-        phase_id: Set(row),
-        input_count: Set(0),
-        participant_count: Set(0),
-        comment_count: Set(0),
-        reaction_count: Set(0),
-        vote_count: Set(0),
-        answered_count: Set(0),
-        overdue_count: Set(0),
-    };
-    fresh.set(stat.column(), delta.into());
-    statistics::Entity::insert(fresh)
-        .on_conflict(
-            OnConflict::columns([statistics::Column::ProjectId, statistics::Column::PhaseId])
-                .value(
-                    stat.column(),
-                    Expr::col((statistics::Entity, stat.column())).add(delta),
-                )
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
+    use statistics_parts::Column;
+    let deltas: Vec<_> = deltas.iter().filter(|(_, delta)| *delta != 0).collect();
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let column = stat.column();
+    let mut upsert = Query::insert();
+    upsert.into_table(statistics_parts::Entity).columns([
+        Column::ProjectId,
+        Column::PhaseId,
+        Column::Part,
+        column,
+    ]);
+    for &&(row, delta) in &deltas {
+        // Four values for four columns: cannot panic.
+        upsert.values_panic([
+            Expr::val(project),
+            Expr::val(row),
+            part(db),
+            Expr::val(delta),
+        ]);
+    }
+    upsert.on_conflict(
+        OnConflict::columns([Column::ProjectId, Column::PhaseId, Column::Part])
+            .value(
+                column,
+                Expr::col((statistics_parts::Entity, column))
+                    .add(Expr::col((Alias::new("excluded"), column))),
+            )
+            .to_owned(),
+    );
+    db.execute(&upsert).await?;
     Ok(())
 }
 
@@ -248,18 +342,20 @@ pub async fn add_to_input<C: ConnectionTrait>(
     count: InputCount,
     delta: i64,
 ) -> Result<Option<inputs::Model>> {
-    let update = inputs::Entity::update_many()
+    let mut update = inputs::Entity::update_many()
         .col_expr(count.column(), Expr::col(count.column()).add(delta))
         .filter(inputs::Column::Id.eq(id));
-    // The row as updated, in the same statement where the database returns
-    // it (PostgreSQL): one round trip less while the row is locked.
-    let input = if db.support_returning() {
-        update.exec_with_returning(db).await?.into_iter().next()
-    } else {
-        update.exec(db).await?;
-        inputs::Entity::find_by_id(id).one(db).await?
-    };
-    let Some(input) = input else {
+    // On PostgreSQL the rank is refreshed in the same statement, computed
+    // there as `trending` computes it, and the row comes back as updated:
+    // one round trip where there were three, all while the row is locked.
+    if db.get_database_backend() == DbBackend::Postgres {
+        if count.ranks() {
+            update = update.col_expr(inputs::Column::Trending, trending_in_postgres(count, delta));
+        }
+        return Ok(update.exec_with_returning(db).await?.into_iter().next());
+    }
+    update.exec(db).await?;
+    let Some(input) = inputs::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);
     };
     if count.ranks() {
@@ -275,6 +371,25 @@ pub async fn add_to_input<C: ConnectionTrait>(
         }));
     }
     Ok(Some(input))
+}
+
+/// [`trending`] of the row being updated by adding `delta` to `count`, as
+/// PostgreSQL computes it: the same IEEE operations in the same order
+/// (`log` of a double is the C library's `log10`, as Rust's; the age is the
+/// whole seconds of `created_at`, as `timestamp()`), so both give the same
+/// rank to the bit. In a SET clause the columns are the row's old values,
+/// hence the delta added to the one that changes.
+fn trending_in_postgres(count: InputCount, delta: i64) -> Expr {
+    let changed = |c: InputCount| if c == count { delta } else { 0 };
+    Expr::cust_with_values(
+        "log(greatest((reactions_up + $1) - (reactions_down + $2) + (comment_count + $3), 1)::float8) \
+         + floor(extract(epoch from created_at))::float8 / 45000::float8",
+        [
+            changed(InputCount::ReactionsUp),
+            changed(InputCount::ReactionsDown),
+            changed(InputCount::Comments),
+        ],
+    )
 }
 
 /// The trending rank: the order of magnitude of the input's net support

@@ -448,15 +448,18 @@ pub async fn visible<C: ConnectionTrait>(
             Error::NotFound(_) => Error::NotFound("input"),
             other => other,
         })?;
-    // Hidden and screened input: its author and the project's staff only.
-    let withheld = input.hidden_at.is_some() || input.status == Status::Prescreening.name();
-    if withheld
-        && caller.subject() != Some(&input.author_id)
-        && !caller.is_staff(db, input.project_id).await?
-    {
+    if withheld_from(caller, &input) && !caller.is_staff(db, input.project_id).await? {
         return Err(Error::NotFound("input"));
     }
     Ok(input)
+}
+
+/// Whether `input` is withheld from `caller` unless they are on the
+/// project's staff: hidden and screened input is for its author and the
+/// project's staff only.
+pub fn withheld_from(caller: &Caller<'_>, input: &inputs::Model) -> bool {
+    let withheld = input.hidden_at.is_some() || input.status == Status::Prescreening.name();
+    withheld && caller.subject() != Some(&input.author_id)
 }
 
 pub async fn get(state: &State, caller: &Caller<'_>, id: &str) -> Result<proto::Input> {

@@ -17,6 +17,7 @@ pub mod inputs;
 pub mod listing;
 pub mod metrics;
 pub mod moderation;
+pub mod on_input;
 pub mod people;
 pub mod posting_limits;
 pub mod projection;

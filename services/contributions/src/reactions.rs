@@ -8,6 +8,7 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
+use inspraak_bus::{EventType, NewEvent};
 use inspraak_proto::contributions::v1 as proto;
 use inspraak_proto::events::v1 as events;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -22,7 +23,7 @@ use crate::access::Caller;
 use crate::counters::{self, InputCount, Stat};
 use crate::deadlines;
 use crate::error::{Error, Result};
-use crate::inputs::visible;
+use crate::on_input::OnInput;
 use crate::state::State;
 use crate::store::discussion::{reaction_bursts, reactions};
 use crate::store::entities::{inputs, projected_phases};
@@ -82,12 +83,21 @@ pub async fn open_phase<C: ConnectionTrait>(
     input: &inputs::Model,
     now: DateTime<Utc>,
 ) -> Result<projected_phases::Model> {
-    let refuse = |why: &str| Err(Error::FailedPrecondition(why.to_owned()));
-    let Some(phase) = projected_phases::Entity::find_by_id(input.phase_id)
+    let phase = projected_phases::Entity::find_by_id(input.phase_id)
         .filter(projected_phases::Column::ProjectId.eq(input.project_id))
         .one(db)
-        .await?
-    else {
+        .await?;
+    phase_open(phase, now)
+}
+
+/// [`open_phase`], knowing the input's `phase` in its project (`None`: no
+/// longer part of it).
+pub fn phase_open(
+    phase: Option<projected_phases::Model>,
+    now: DateTime<Utc>,
+) -> Result<projected_phases::Model> {
+    let refuse = |why: &str| Err(Error::FailedPrecondition(why.to_owned()));
+    let Some(phase) = phase else {
         return refuse("the input's phase is no longer part of the project");
     };
     if now < phase.starts_at {
@@ -106,14 +116,10 @@ async fn reactable(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(inputs::Model, projected_phases::Model)> {
-    caller.principal()?;
-    caller.ensure_may_contribute(txn, now).await?;
-    let input = visible(txn, caller, id).await?;
-    let phase = open_phase(txn, &input, now).await?;
-    caller
-        .ensure_permitted(txn, input.project_id, &phase.react, "reacting")
-        .await?;
-    Ok((input, phase))
+    let on = OnInput::read(txn, caller, id, now).await?;
+    let phase = on.open_phase(now)?;
+    on.permitted(caller, &phase.react, "reacting")?;
+    Ok((on.input, phase))
 }
 
 fn summary(input: &inputs::Model, mine: Option<Direction>) -> proto::ReactionSummary {
@@ -350,38 +356,31 @@ async fn announce_batch(state: &State, window: chrono::Duration) -> Result<u64> 
         return Ok(0);
     }
     let txn = inspraak_kit::db::begin_write(&state.db).await?;
-    let mut announced = 0;
-    for burst in &due {
-        // The claim: a replica that got here first leaves no row to delete.
-        let claimed = reaction_bursts::Entity::delete_many()
-            .filter(reaction_bursts::Column::InputId.eq(burst.input_id))
-            .filter(reaction_bursts::Column::FirstAt.lte(cutoff))
-            .exec(&txn)
-            .await?;
-        if claimed.rows_affected == 0 {
-            continue;
-        }
-        let Some(input) = inputs::Entity::find_by_id(burst.input_id).one(&txn).await? else {
-            continue;
-        };
-        state
-            .publish(
-                &txn,
-                "contributions.reactions.changed.v1",
-                "input",
-                input.id,
-                input.version,
-                &events::ReactionsChanged {
-                    input_id: input.id.to_string(),
-                    project_id: input.project_id.to_string(),
-                    up: input.reactions_up,
-                    down: input.reactions_down,
-                    at: Some(timestamp(now)),
-                },
-            )
-            .await?;
-        announced += 1;
-    }
+    let claimed = claim(&txn, &due, cutoff).await?;
+    let counted = inputs::Entity::find()
+        .filter(inputs::Column::Id.is_in(claimed))
+        .all(&txn)
+        .await?;
+    let event_type: EventType = "contributions.reactions.changed.v1"
+        .parse()
+        .map_err(|e: String| Error::Internal(format!("event type: {e}")))?;
+    let events = counted.iter().map(|input| {
+        NewEvent::new(
+            event_type.clone(),
+            "input",
+            input.id.to_string(),
+            u64::try_from(input.version).unwrap_or(0),
+            now,
+            &events::ReactionsChanged {
+                input_id: input.id.to_string(),
+                project_id: input.project_id.to_string(),
+                up: input.reactions_up,
+                down: input.reactions_down,
+                at: Some(timestamp(now)),
+            },
+        )
+    });
+    let announced = state.outbox.write_all(&txn, events).await?.len() as u64;
     state.outbox.commit(txn).await?;
     // A full batch, claimed or not, means more may be due.
     Ok(if due.len() as u64 == BATCH {
@@ -389,4 +388,36 @@ async fn announce_batch(state: &State, window: chrono::Duration) -> Result<u64> 
     } else {
         announced
     })
+}
+
+/// Claims the `due` bursts whose window closed by `cutoff` and returns
+/// their inputs: a replica that got to a burst first left no row to delete.
+/// One statement where the database says what it deleted (PostgreSQL),
+/// burst by burst where it cannot.
+async fn claim(
+    txn: &DatabaseTransaction,
+    due: &[reaction_bursts::Model],
+    cutoff: DateTime<Utc>,
+) -> Result<Vec<Uuid>> {
+    let of = |ids: Vec<Uuid>| {
+        reaction_bursts::Entity::delete_many()
+            .filter(reaction_bursts::Column::InputId.is_in(ids))
+            .filter(reaction_bursts::Column::FirstAt.lte(cutoff))
+    };
+    if txn.support_returning() {
+        let ids = due.iter().map(|burst| burst.input_id).collect();
+        return Ok(of(ids)
+            .exec_with_returning(txn)
+            .await?
+            .into_iter()
+            .map(|burst| burst.input_id)
+            .collect());
+    }
+    let mut claimed = Vec::new();
+    for burst in due {
+        if of(vec![burst.input_id]).exec(txn).await?.rows_affected > 0 {
+            claimed.push(burst.input_id);
+        }
+    }
+    Ok(claimed)
 }

@@ -6,10 +6,11 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::access::Caller;
+use crate::counters::{self, Totals};
 use crate::error::{Error, Result};
 use crate::state::State;
 use crate::status::Status;
-use crate::store::entities::{answer_times, projected_phases, statistics, status_counts};
+use crate::store::entities::{answer_times, projected_phases, status_counts};
 use crate::wire::parse_uuid;
 
 /// The median of a histogram of (hours, count) rows sorted by hours: the
@@ -48,9 +49,7 @@ pub async fn get(
             .ok_or(Error::NotFound("phase"))?;
         phase
     };
-    let row = statistics::Entity::find_by_id((project, phase))
-        .one(&state.db)
-        .await?;
+    let row = counters::totals(&state.db, project, phase).await?;
     let by_status = status_counts::Entity::find()
         .filter(status_counts::Column::ProjectId.eq(project))
         .filter(status_counts::Column::PhaseId.eq(phase))
@@ -74,7 +73,7 @@ pub async fn get(
         .into_iter()
         .map(|r| (r.hours, r.count))
         .collect();
-    let figure = |f: fn(&statistics::Model) -> i64| row.as_ref().map_or(0, f);
+    let figure = |f: fn(&Totals) -> i64| row.as_ref().map_or(0, f);
     let inputs = figure(|s| s.input_count);
     let answered = figure(|s| s.answered_count);
     // Shares of counts far below 2^52: no precision is lost.

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 
 use chrono::Duration;
 use inspraak_bus::decode_payload;
+use inspraak_contributions::counters::{self, Totals};
 use inspraak_contributions::deadlines;
-use inspraak_contributions::store::entities::{inputs, statistics, status_counts};
+use inspraak_contributions::store::entities::{inputs, status_counts};
 use inspraak_proto::contributions::v1 as proto;
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::projects::v1 as projects;
@@ -131,9 +132,9 @@ fn kinds(entries: &[proto::HistoryEntry]) -> Vec<&str> {
     entries.iter().map(|e| e.kind.as_str()).collect()
 }
 
-async fn stats(platform: &Platform, project_id: &str) -> statistics::Model {
-    statistics::Entity::find_by_id((Uuid::parse_str(project_id).expect("an id"), Uuid::nil()))
-        .one(&platform.server.running.context.db)
+async fn stats(platform: &Platform, project_id: &str) -> Totals {
+    let project = Uuid::parse_str(project_id).expect("an id");
+    counters::totals(&platform.server.running.context.db, project, Uuid::nil())
         .await
         .expect("read statistics")
         .expect("the project has statistics")
@@ -849,6 +850,32 @@ async fn blocked_people_cannot_contribute(backend: Backend) {
         Code::FailedPrecondition,
         "a blocked person editing",
     );
+    // Reacting too, and the block is what they hear even about an input
+    // that does not exist.
+    let react = |input: String| {
+        let mut discussion = platform.discussion();
+        let request = platform.by(
+            proto::ReactRequest {
+                input_id: input,
+                direction: proto::ReactionDirection::Up as i32,
+            },
+            Some(&author),
+        );
+        async move { discussion.react(request).await }
+    };
+    for input in [mine.id.clone(), Uuid::now_v7().to_string()] {
+        let refusal = refused(
+            react(input).await,
+            Code::FailedPrecondition,
+            "a blocked person reacting",
+        );
+        assert!(
+            refusal.message().contains("blocked"),
+            "{}",
+            refusal.message()
+        );
+    }
+    assert_eq!(stats(&platform, &plan.id).await.reaction_count, 0);
     let unblocked = platform
         .publish(
             "identity.user.unblocked.v1",
@@ -866,6 +893,9 @@ async fn blocked_people_cannot_contribute(backend: Backend) {
         .create_input(platform.by(request, Some(&author)))
         .await
         .expect("unblocked, they post again");
+    react(mine.id.clone())
+        .await
+        .expect("unblocked, they react again");
 }
 
 /// Filters and sorts, each walked page by page without gaps or repeats; an

@@ -9,8 +9,9 @@ use std::time::Duration as StdDuration;
 use chrono::Duration;
 use inspraak_bus::decode_payload;
 use inspraak_contributions::ContributionsSettings;
+use inspraak_contributions::counters::{self, Totals};
 use inspraak_contributions::store::discussion::{comments, reaction_bursts};
-use inspraak_contributions::store::entities::statistics;
+use inspraak_contributions::store::entities::inputs;
 use inspraak_proto::contributions::v1 as proto;
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::projects::v1 as projects;
@@ -274,7 +275,7 @@ async fn unreact(
 async fn stat(
     platform: &Platform,
     plan: &projects::Project,
-    pick: fn(&statistics::Model) -> i64,
+    pick: fn(&Totals) -> i64,
 ) -> (i64, i64) {
     let db = &platform.server.running.context.db;
     let project = uuid::Uuid::parse_str(&plan.id).expect("an id");
@@ -282,8 +283,7 @@ async fn stat(
     let mut found = Vec::new();
     for row in [uuid::Uuid::nil(), phase] {
         found.push(
-            statistics::Entity::find_by_id((project, row))
-                .one(db)
+            counters::totals(db, project, row)
                 .await
                 .expect("read statistics")
                 .as_ref()
@@ -293,8 +293,25 @@ async fn stat(
     (found[0], found[1])
 }
 
-/// The counts of `input` as `(up, down, comments)`.
+/// The counts of `input` as `(up, down, comments)`, after checking that
+/// its stored trending rank is the one its counts give, to the bit (on
+/// PostgreSQL the database computes it in the update that counts).
 async fn counts(platform: &Platform, input: &str) -> (i64, i64, i64) {
+    let id = uuid::Uuid::parse_str(input).expect("an id");
+    let row = inputs::Entity::find_by_id(id)
+        .one(&platform.server.running.context.db)
+        .await
+        .expect("read the input")
+        .expect("the input");
+    assert_eq!(
+        row.trending.to_bits(),
+        counters::trending(&row).to_bits(),
+        "stored rank {} for counts ({}, {}, {})",
+        row.trending,
+        row.reactions_up,
+        row.reactions_down,
+        row.comment_count
+    );
     let input = get_input(platform, input).await;
     (
         input.reactions_up,

@@ -8,7 +8,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use inspraak_bus::decode_payload;
-use inspraak_contributions::store::entities::statistics;
+use inspraak_contributions::counters;
 use inspraak_proto::contributions::v1 as proto;
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::projects::v1 as projects;
@@ -129,8 +129,7 @@ async fn counted(platform: &Platform, project_id: &str, phase_id: &str) -> (i64,
     let project = uuid::Uuid::parse_str(project_id).expect("an id");
     let phase = uuid::Uuid::parse_str(phase_id).expect("an id");
     let count = |phase| async move {
-        statistics::Entity::find_by_id((project, phase))
-            .one(db)
+        counters::totals(db, project, phase)
             .await
             .expect("read statistics")
             .map_or(0, |s| s.input_count)

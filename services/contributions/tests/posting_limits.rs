@@ -8,8 +8,9 @@ mod support;
 
 use chrono::Duration;
 use inspraak_contributions::ContributionsSettings;
+use inspraak_contributions::counters;
 use inspraak_contributions::store::discussion::comments;
-use inspraak_contributions::store::entities::{inputs, statistics};
+use inspraak_contributions::store::entities::inputs;
 use inspraak_proto::contributions::v1 as proto;
 use projects::Permission;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -101,11 +102,14 @@ async fn stored_comments(platform: &Platform, author: &Who) -> u64 {
 /// The project's public input count.
 async fn counted_inputs(platform: &Platform, plan: &projects::Project) -> i64 {
     let project = uuid::Uuid::parse_str(&plan.id).expect("an id");
-    statistics::Entity::find_by_id((project, uuid::Uuid::nil()))
-        .one(&platform.server.running.context.db)
-        .await
-        .expect("read statistics")
-        .map_or(0, |s| s.input_count)
+    counters::totals(
+        &platform.server.running.context.db,
+        project,
+        uuid::Uuid::nil(),
+    )
+    .await
+    .expect("read statistics")
+    .map_or(0, |s| s.input_count)
 }
 
 async fn a_flood_of_inputs_is_cut_at_the_limit(backend: Backend) {

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 use inspraak_bus::decode_payload;
-use inspraak_contributions::store::entities::{blocked_people, statistics};
+use inspraak_contributions::counters;
+use inspraak_contributions::store::entities::blocked_people;
 use inspraak_contributions::store::voting::{basket_items, baskets, vote_tallies};
 use inspraak_proto::contributions::v1 as proto;
 use inspraak_proto::contributions::v1::voting_client::VotingClient;
@@ -221,10 +222,10 @@ impl Vote {
             .collect()
     }
 
-    /// The phase's statistics row: (votes, participants).
+    /// The phase's statistics: (votes, participants).
     async fn counted(&self) -> (i64, i64) {
-        statistics::Entity::find_by_id((id(&self.plan.id), id(&self.voting_phase())))
-            .one(&self.platform.server.running.context.db)
+        let db = &self.platform.server.running.context.db;
+        counters::totals(db, id(&self.plan.id), id(&self.voting_phase()))
             .await
             .expect("read statistics")
             .map_or((0, 0), |s| (s.vote_count, s.participant_count))

@@ -104,12 +104,17 @@ entity!(inputs, "inputs", {
     pub trending: f64,
 });
 
-entity!(statistics, "statistics", {
+// A part of the statistics of a project (nil phase) or phase: the figures
+// are the sums over its parts (see counters.rs).
+entity!(statistics_parts, "statistics_parts", {
     #[sea_orm(primary_key, auto_increment = false)]
     pub project_id: Uuid,
     /// The nil UUID for the project's own row.
     #[sea_orm(primary_key, auto_increment = false)]
     pub phase_id: Uuid,
+    /// Which part: the writing connection's (see counters.rs).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub part: i32,
     pub input_count: i64,
     pub participant_count: i64,
     pub comment_count: i64,

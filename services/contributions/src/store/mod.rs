@@ -30,6 +30,7 @@ mod m0005_voting;
 mod m0006_moderation;
 mod m0007_prescreening;
 mod m0008_posting_limits;
+mod m0009_statistics_parts;
 pub mod migration;
 pub mod moderation;
 pub mod voting;

@@ -1,6 +1,6 @@
 //! The limit for a reaction's write: the statements contributions issues
-//! for a new UP reaction (services/contributions/src/reactions.rs and
-//! counters.rs), sent straight to PostgreSQL as prepared statements in one
+//! for a new UP reaction (services/contributions/src/reactions.rs,
+//! on_input.rs and counters.rs), sent straight to PostgreSQL as prepared statements in one
 //! transaction per reaction, with the same branches on rows affected, by a
 //! pool as large as the service's (16) — no gRPC, no token, no ORM
 //! mapping, no telemetry.
@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
     TransactionTrait, Value,
@@ -46,36 +46,32 @@ fn rows(phase: Uuid) -> [Uuid; 2] {
     [Uuid::nil(), phase]
 }
 
-/// counters::add_to_row: one upsert, the row made with the delta or the
-/// delta added relatively.
-async fn add_to_row(
+/// counters::add_to_rows: one upsert for the project's and the phase's
+/// rows, the connection's part of each made with its delta or the delta
+/// added relatively.
+async fn add_to_rows(
     txn: &DatabaseTransaction,
     project: Uuid,
-    row: Uuid,
+    deltas: &[(Uuid, i64)],
     column: &str,
 ) -> Result<(), DbErr> {
-    let mut counts = [0i64; 7];
-    let columns = [
-        "input_count",
-        "participant_count",
-        "comment_count",
-        "reaction_count",
-        "vote_count",
-        "answered_count",
-        "overdue_count",
-    ];
-    if let Some(i) = columns.iter().position(|c| *c == column) {
-        counts[i] = 1;
+    let mut values: Vec<Value> = Vec::new();
+    let mut rows = Vec::new();
+    for (i, &(row, delta)) in deltas.iter().enumerate() {
+        rows.push(format!(
+            "(${}, ${}, pg_backend_pid() % 32, ${})",
+            3 * i + 1,
+            3 * i + 2,
+            3 * i + 3
+        ));
+        values.extend([project.into(), row.into(), delta.into()]);
     }
-    let mut values: Vec<Value> = vec![project.into(), row.into()];
-    values.extend(counts.iter().map(|&n| Value::from(n)));
-    values.push(1i64.into());
     exec(
         txn,
         &format!(
-            "INSERT INTO statistics (project_id, phase_id, input_count, participant_count, comment_count, \
-             reaction_count, vote_count, answered_count, overdue_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (project_id, phase_id) DO UPDATE SET {column} = statistics.{column} + $10"
+            "INSERT INTO statistics_parts (project_id, phase_id, part, {column}) VALUES {} \
+             ON CONFLICT (project_id, phase_id, part) DO UPDATE SET {column} = statistics_parts.{column} + excluded.{column}",
+            rows.join(", ")
         ),
         values,
     )
@@ -83,55 +79,29 @@ async fn add_to_row(
     Ok(())
 }
 
-/// counters::trending, on the row just read.
-fn trending(up: i64, down: i64, comments: i64, created_at: DateTime<Utc>) -> f64 {
-    // As in counters.rs: precision is irrelevant for a rank.
-    #[allow(clippy::cast_precision_loss)]
-    let (magnitude, age) = (
-        (Ord::max(up - down + comments, 1) as f64).log10(),
-        created_at.timestamp() as f64 / 45_000.0,
-    );
-    magnitude + age
-}
-
 /// One new UP reaction by `user` on `input`, statement for statement.
 async fn react(db: &DatabaseConnection, input: Uuid, user: &str) -> Result<(), DbErr> {
     let now = Utc::now();
     let txn = db.begin().await?;
-    // reactable(): the block list, the input, its project and the caller's
-    // roles there (may_see), its phase (open_phase).
-    one(
-        &txn,
-        "SELECT * FROM blocked_people WHERE user_id = $1 LIMIT 1",
-        vec![user.into()],
-    )
-    .await?;
+    // reactable() (on_input.rs): the input, its project and phase, the
+    // caller's block and place on the team, in one statement.
     let found = one(
         &txn,
-        "SELECT * FROM inputs WHERE id = $1 AND deleted_at IS NULL LIMIT 1",
-        vec![input.into()],
+        "SELECT i.project_id AS input_project, i.phase_id AS input_phase, i.*, p.*, ph.*, b.*, \
+           EXISTS (SELECT 1 FROM projected_team t WHERE t.project_id = i.project_id AND t.user_id = $1) AS on_team, \
+           EXISTS (SELECT 1 FROM projected_team t WHERE t.project_id = i.project_id AND t.user_id = $1 \
+                   AND t.role = 'manager') AS manager \
+         FROM inputs i \
+         LEFT JOIN projected_projects p ON p.id = i.project_id \
+         LEFT JOIN projected_phases ph ON ph.id = i.phase_id AND ph.project_id = i.project_id \
+         LEFT JOIN blocked_people b ON b.user_id = $1 \
+         WHERE i.id = $2 AND i.deleted_at IS NULL",
+        vec![user.into(), input.into()],
     )
     .await?
     .ok_or_else(|| DbErr::RecordNotFound("input".to_owned()))?;
-    let project: Uuid = found.try_get("", "project_id")?;
-    let phase: Uuid = found.try_get("", "phase_id")?;
-    one(
-        &txn,
-        "SELECT * FROM projected_projects WHERE id = $1 LIMIT 1",
-        vec![project.into()],
-    )
-    .await?;
-    txn.query_all_raw(statement(
-        "SELECT * FROM projected_team WHERE project_id = $1 AND user_id = $2",
-        vec![project.into(), user.into()],
-    ))
-    .await?;
-    one(
-        &txn,
-        "SELECT * FROM projected_phases WHERE id = $1 AND project_id = $2 LIMIT 1",
-        vec![phase.into(), project.into()],
-    )
-    .await?;
+    let project: Uuid = found.try_get("", "input_project")?;
+    let phase: Uuid = found.try_get("", "input_phase")?;
     let inserted = exec(
         &txn,
         "INSERT INTO reactions (input_id, user_id, direction, created_at) VALUES ($1, $2, $3, $4) \
@@ -143,42 +113,47 @@ async fn react(db: &DatabaseConnection, input: Uuid, user: &str) -> Result<(), D
         // Not reached: every request is a new (person, input) pair.
         return txn.commit().await;
     }
-    // counters::participant
-    for row in rows(phase) {
-        let new = exec(
-            &txn,
-            "INSERT INTO participants (project_id, phase_id, user_id) VALUES ($1, $2, $3) \
-             ON CONFLICT (project_id, phase_id, user_id) DO NOTHING",
-            vec![project.into(), row.into(), user.into()],
-        )
-        .await?;
-        if new > 0 {
-            add_to_row(&txn, project, row, "participant_count").await?;
-        }
+    // counters::participant: the rows the person is new in, then their count.
+    let [own, phase] = rows(phase);
+    let new: Vec<(Uuid, i64)> = txn
+        .query_all_raw(statement(
+            "INSERT INTO participants (project_id, phase_id, user_id) VALUES ($1, $2, $3), ($4, $5, $6) \
+             ON CONFLICT (project_id, phase_id, user_id) DO NOTHING RETURNING phase_id",
+            vec![
+                project.into(),
+                own.into(),
+                user.into(),
+                project.into(),
+                phase.into(),
+                user.into(),
+            ],
+        ))
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get::<Uuid>("", "phase_id")?, 1)))
+        .collect::<Result<_, DbErr>>()?;
+    if !new.is_empty() {
+        add_to_rows(&txn, project, &new, "participant_count").await?;
     }
     // changed(): the statistics, the input's count and rank, the burst.
-    for row in rows(phase) {
-        add_to_row(&txn, project, row, "reaction_count").await?;
-    }
-    let counted = one(
+    add_to_rows(&txn, project, &[(own, 1), (phase, 1)], "reaction_count").await?;
+    // counters::add_to_input: the count and the rank in one update.
+    one(
         &txn,
-        "UPDATE inputs SET reactions_up = reactions_up + $1 WHERE id = $2 RETURNING *",
-        vec![1i64.into(), input.into()],
+        "UPDATE inputs SET reactions_up = reactions_up + $1, \
+           trending = log(greatest((reactions_up + $2) - (reactions_down + $3) + (comment_count + $4), 1)::float8) \
+             + floor(extract(epoch from created_at))::float8 / 45000::float8 \
+         WHERE id = $5 RETURNING *",
+        vec![
+            1i64.into(),
+            1i64.into(),
+            0i64.into(),
+            0i64.into(),
+            input.into(),
+        ],
     )
     .await?
     .ok_or_else(|| DbErr::RecordNotFound("input".to_owned()))?;
-    let rank = trending(
-        counted.try_get("", "reactions_up")?,
-        counted.try_get("", "reactions_down")?,
-        counted.try_get("", "comment_count")?,
-        counted.try_get("", "created_at")?,
-    );
-    exec(
-        &txn,
-        "UPDATE inputs SET trending = $1 WHERE id = $2",
-        vec![rank.into(), input.into()],
-    )
-    .await?;
     exec(
         &txn,
         "INSERT INTO reaction_bursts (input_id, project_id, first_at) VALUES ($1, $2, $3) \
