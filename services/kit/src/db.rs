@@ -58,6 +58,10 @@ impl DatabaseSettings {
     }
 }
 
+/// How long a pooled connection may have been idle and still be handed out
+/// without a ping first.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// Opens a pool; with `lazy`, no connection is made until first use, so a
 /// service can start (and answer liveness) while its database is still away.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
@@ -137,7 +141,11 @@ fn options(settings: &DatabaseSettings, lazy: bool) -> ConnectOptions {
         // A pooled connection the network or the server dropped while it was
         // idle is found out by a ping before use and replaced, inside the
         // acquire timeout, instead of failing (or hanging) the caller's query.
-        .test_before_acquire(true)
+        // Only one idle for a while is pinged: one back from a transaction a
+        // moment ago was just pinged as it came back (the pool tests every
+        // connection on release), and a ping on every acquire as well was a
+        // round trip in ten of a reaction's.
+        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
         .connect_lazy(lazy)
         .sqlx_logging(false)
         // Applied to every connection the pool opens, not just the first.

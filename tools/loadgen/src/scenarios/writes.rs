@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use super::unlimited_posting;
+use inspraak_bus::QueueSpec;
 use inspraak_contributions::ContributionsService;
 use inspraak_host::testing::{Shared, TestServer, authed};
 use inspraak_kit::auth::PrincipalKind;
@@ -23,12 +24,22 @@ use tonic::transport::Channel;
 use crate::drive::{Operation, operation, status};
 use crate::servers::{ServerRuntime, connect, database_name, stop_capturing};
 
-/// The queues contributions declares (under the test prefix).
-pub const CONTRIBUTIONS_QUEUES: [&str; 3] = [
+/// The queues contributions declares (under the test prefix), and the one
+/// this benchmark declares for the events' subscribers.
+pub const CONTRIBUTIONS_QUEUES: [&str; 4] = [
     "contributions.projection",
     "contributions.people",
     "contributions.dlq",
+    SUBSCRIBERS,
 ];
+
+/// The queue that stands for notifications' in a deployment: bound to the
+/// events notifications consumes, so that contributions' events are routed
+/// and stored as they are there. Nobody consumes it here (consuming is the
+/// event pipeline's scenario); without it RabbitMQ would return every event
+/// as unroutable and the relay would retry each for `BUS_UNROUTED_GRACE`,
+/// work a deployment never does.
+const SUBSCRIBERS: &str = "contributions.bench-subscribers";
 
 /// Inputs seeded for reacting on.
 pub const INPUTS: u64 = 10_000;
@@ -128,6 +139,7 @@ impl WriteSetup {
             })
             .await??;
         stop_capturing(&shared).await?;
+        declare_subscribers(&shared).await?;
         let (project, phase) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
         seed(&server.running.context.db, project, phase, 1, INPUTS).await?;
         let now = shared.clock.now();
@@ -205,6 +217,32 @@ impl WriteSetup {
             })
             .await;
     }
+}
+
+/// Declares [`SUBSCRIBERS`] as notifications declares its queue with the
+/// bus's defaults (a quorum queue with a delivery limit).
+async fn declare_subscribers(shared: &Shared) -> Result<(), String> {
+    let (_, prefix) = shared
+        .rabbit_names()
+        .ok_or_else(|| "the writes run on RabbitMQ".to_owned())?;
+    let defaults = inspraak_bus::BusSettings::from_env(
+        &mut inspraak_kit::Env::from_pairs(std::iter::empty::<(String, String)>()),
+        None,
+    );
+    shared
+        .broker
+        .declare_queue(&QueueSpec {
+            name: format!("{prefix}{SUBSCRIBERS}"),
+            bindings: inspraak_notifications::handler::BINDINGS
+                .iter()
+                .map(|b| (*b).to_owned())
+                .collect(),
+            kind: defaults.queue_kind,
+            dead_letter_queue: String::new(),
+            delivery_limit: defaults.delivery_limit,
+        })
+        .await
+        .map_err(|e| format!("declaring {SUBSCRIBERS}: {e}"))
 }
 
 /// A new idea, number `seq`.
