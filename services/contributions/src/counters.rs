@@ -135,18 +135,42 @@ pub async fn participant<C: ConnectionTrait>(
     phase: Uuid,
     user: &str,
 ) -> Result<()> {
-    let new = new_participant_rows(db, project, phase, user).await?;
+    participant_where_unknown(db, project, phase, user, [false, false]).await
+}
+
+/// [`participant`] for a person whose rows were looked up already: `known`
+/// says, for the project's row and the phase's, that the person is counted
+/// there, and those rows are not tried again. (Looked up in the same
+/// transaction: a person counted since is found by the insert's conflict
+/// and counted once.)
+pub async fn participant_where_unknown<C: ConnectionTrait>(
+    db: &C,
+    project: Uuid,
+    phase: Uuid,
+    user: &str,
+    known: [bool; 2],
+) -> Result<()> {
+    let unknown: Vec<Uuid> = rows(phase)
+        .into_iter()
+        .zip(known)
+        .filter_map(|(row, known)| (!known).then_some(row))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let new = new_participant_rows(db, project, &unknown, user).await?;
     let deltas: Vec<(Uuid, i64)> = new.into_iter().map(|row| (row, 1)).collect();
     add_to_rows(db, project, Stat::Participants, &deltas).await
 }
 
-/// Records `user` in the participants of both rows of `phase` and returns
-/// the rows where they are new: one insert where the database says which
-/// rows it made (PostgreSQL), row by row where it cannot.
+/// Records `user` in the participants of statistics `rows` (the project's
+/// first, as rows are locked) and returns the rows where they are new: one
+/// insert where the database says which rows it made (PostgreSQL), row by
+/// row where it cannot.
 async fn new_participant_rows<C: ConnectionTrait>(
     db: &C,
     project: Uuid,
-    phase: Uuid,
+    rows: &[Uuid],
     user: &str,
 ) -> Result<Vec<Uuid>> {
     let record = |rows: &[Uuid]| {
@@ -167,14 +191,14 @@ async fn new_participant_rows<C: ConnectionTrait>(
     };
     if !db.support_returning() {
         let mut new = Vec::new();
-        for row in rows(phase) {
+        for &row in rows {
             if record(&[row]).exec_without_returning(db).await? > 0 {
                 new.push(row);
             }
         }
         return Ok(new);
     }
-    let mut insert = record(&rows(phase)).into_query();
+    let mut insert = record(rows).into_query();
     insert.returning_col(participants::Column::PhaseId);
     db.query_all(&insert)
         .await?

@@ -6,7 +6,9 @@
 //!
 //! The decisions are the ones [`crate::inputs::visible`],
 //! [`crate::reactions::open_phase`] and [`Caller`] make when they read for
-//! themselves; only the reading is shared.
+//! themselves; only the reading is shared. It also says whether the caller
+//! is counted among the participants already, which spares a returning
+//! participant the statement that would find so.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement};
@@ -20,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::inputs::withheld_from;
 use crate::reactions::phase_open;
 use crate::store::entities::{
-    blocked_people, inputs, projected_phases, projected_projects, projected_team,
+    blocked_people, inputs, participants, projected_phases, projected_projects, projected_team,
 };
 
 /// An input the caller may see, with what an action on it needs to know.
@@ -30,6 +32,10 @@ pub struct OnInput {
     phase: Option<projected_phases::Model>,
     /// A platform admin or one of the project's managers.
     manager: bool,
+    /// Whether the caller is counted already as a participant of the
+    /// project's statistics row and of the phase's (see
+    /// [`counters::participant_where_unknown`]).
+    pub participant: [bool; 2],
 }
 
 impl OnInput {
@@ -54,6 +60,10 @@ impl OnInput {
         let block = joined::<blocked_people::Model, String>(&row, "b_", "user_id")?;
         let on_team: bool = row.try_get("", "on_team")?;
         let manager = caller.is_admin() || row.try_get::<bool>("", "manager")?;
+        let participant = [
+            row.try_get("", "known_to_project")?,
+            row.try_get("", "known_to_phase")?,
+        ];
         Caller::unblocked(block.as_ref(), now)?;
         let visible = project.is_some_and(|project| caller.may_see_as(&project, on_team))
             && !(withheld_from(caller, &input) && !caller.is_admin() && !on_team);
@@ -64,6 +74,7 @@ impl OnInput {
             input,
             phase,
             manager,
+            participant,
         })
     }
 
@@ -124,6 +135,14 @@ fn query(subject: &str, id: Uuid) -> SelectStatement {
         Expr::exists(team(&i, subject, Some(MANAGER))),
         Alias::new("manager"),
     )
+    .expr_as(
+        Expr::exists(participant(&i, subject, None)),
+        Alias::new("known_to_project"),
+    )
+    .expr_as(
+        Expr::exists(participant(&i, subject, Some(inputs::Column::PhaseId))),
+        Alias::new("known_to_phase"),
+    )
     .and_where(Expr::col((i.clone(), inputs::Column::Id)).eq(id))
     .and_where(Expr::col((i, inputs::Column::DeletedAt)).is_null());
     q
@@ -153,6 +172,28 @@ fn team(i: &Alias, subject: &str, role: Option<&str>) -> SelectStatement {
     if let Some(role) = role {
         q.and_where(Expr::col((projected_team::Entity, projected_team::Column::Role)).eq(role));
     }
+    q
+}
+
+/// The caller's row among the participants of the input (`i`)'s project
+/// (`phase`: `None` for the project's own row, the input's column naming
+/// its phase otherwise).
+fn participant(i: &Alias, subject: &str, phase: Option<inputs::Column>) -> SelectStatement {
+    use participants::Column;
+    let mut q = Query::select();
+    q.expr(Expr::val(1))
+        .from(participants::Entity)
+        .and_where(
+            Expr::col((participants::Entity, Column::ProjectId))
+                .equals((i.clone(), inputs::Column::ProjectId)),
+        )
+        .and_where(Expr::col((participants::Entity, Column::UserId)).eq(subject));
+    match phase {
+        Some(column) => q.and_where(
+            Expr::col((participants::Entity, Column::PhaseId)).equals((i.clone(), column)),
+        ),
+        None => q.and_where(Expr::col((participants::Entity, Column::PhaseId)).eq(Uuid::nil())),
+    };
     q
 }
 

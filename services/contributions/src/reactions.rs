@@ -115,11 +115,11 @@ async fn reactable(
     caller: &Caller<'_>,
     id: Uuid,
     now: DateTime<Utc>,
-) -> Result<(inputs::Model, projected_phases::Model)> {
+) -> Result<(OnInput, projected_phases::Model)> {
     let on = OnInput::read(txn, caller, id, now).await?;
     let phase = on.open_phase(now)?;
     on.permitted(caller, &phase.react, "reacting")?;
-    Ok((on.input, phase))
+    Ok((on, phase))
 }
 
 fn summary(input: &inputs::Model, mine: Option<Direction>) -> proto::ReactionSummary {
@@ -212,7 +212,8 @@ pub async fn react(
     let direction = Direction::from_wire(request.direction)?;
     let now = state.clock.now();
     let txn = inspraak_kit::db::begin_write(&state.db).await?;
-    let (input, phase) = reactable(&txn, caller, id, now).await?;
+    let (on, phase) = reactable(&txn, caller, id, now).await?;
+    let (input, known) = (on.input, on.participant);
     if direction == Direction::Down && !phase.dislikes {
         return Err(Error::FailedPrecondition(
             "this phase takes no dislikes: only UP reactions".to_owned(),
@@ -234,7 +235,8 @@ pub async fn react(
     .exec_without_returning(&txn)
     .await?;
     let input = if inserted > 0 {
-        counters::participant(&txn, input.project_id, input.phase_id, &me).await?;
+        counters::participant_where_unknown(&txn, input.project_id, input.phase_id, &me, known)
+            .await?;
         changed(state, &txn, input, &[(direction, 1)], 1, now).await?
     } else {
         // The reaction exists: switch it only if it points the other way
@@ -277,7 +279,7 @@ pub async fn unreact(
     let id = parse_uuid("input_id", &request.input_id)?;
     let now = state.clock.now();
     let txn = inspraak_kit::db::begin_write(&state.db).await?;
-    let (input, _) = reactable(&txn, caller, id, now).await?;
+    let input = reactable(&txn, caller, id, now).await?.0.input;
     let me = caller.principal()?.subject.clone();
     for direction in [Direction::Up, Direction::Down] {
         // Conditional on the direction: the delete that removes the row

@@ -805,6 +805,19 @@ async fn reactions_count_once_and_switch(backend: Backend) {
         stat(&platform, &plan, |s| s.participant_count).await,
         (2, 2)
     );
+    // A participant reacting again, on another input, is counted once.
+    let second = post_input(&platform, &plan, &author).await;
+    react(&platform, &second.id, Up, Some(&rik))
+        .await
+        .expect("up on the second input");
+    assert_eq!(stat(&platform, &plan, |s| s.reaction_count).await, (2, 2));
+    assert_eq!(
+        stat(&platform, &plan, |s| s.participant_count).await,
+        (2, 2)
+    );
+    unreact(&platform, &second.id, &rik)
+        .await
+        .expect("taken back from the second input");
 
     let taken = unreact(&platform, &input.id, &rik)
         .await

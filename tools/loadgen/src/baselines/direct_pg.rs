@@ -90,18 +90,24 @@ async fn react(db: &DatabaseConnection, input: Uuid, user: &str) -> Result<(), D
         "SELECT i.project_id AS input_project, i.phase_id AS input_phase, i.*, p.*, ph.*, b.*, \
            EXISTS (SELECT 1 FROM projected_team t WHERE t.project_id = i.project_id AND t.user_id = $1) AS on_team, \
            EXISTS (SELECT 1 FROM projected_team t WHERE t.project_id = i.project_id AND t.user_id = $1 \
-                   AND t.role = 'manager') AS manager \
+                   AND t.role = 'manager') AS manager, \
+           EXISTS (SELECT 1 FROM participants pa WHERE pa.project_id = i.project_id AND pa.user_id = $1 \
+                   AND pa.phase_id = $3) AS known_to_project, \
+           EXISTS (SELECT 1 FROM participants pa WHERE pa.project_id = i.project_id AND pa.user_id = $1 \
+                   AND pa.phase_id = i.phase_id) AS known_to_phase \
          FROM inputs i \
          LEFT JOIN projected_projects p ON p.id = i.project_id \
          LEFT JOIN projected_phases ph ON ph.id = i.phase_id AND ph.project_id = i.project_id \
          LEFT JOIN blocked_people b ON b.user_id = $1 \
          WHERE i.id = $2 AND i.deleted_at IS NULL",
-        vec![user.into(), input.into()],
+        vec![user.into(), input.into(), Uuid::nil().into()],
     )
     .await?
     .ok_or_else(|| DbErr::RecordNotFound("input".to_owned()))?;
     let project: Uuid = found.try_get("", "input_project")?;
     let phase: Uuid = found.try_get("", "input_phase")?;
+    let known: bool = found.try_get::<bool>("", "known_to_project")?
+        && found.try_get::<bool>("", "known_to_phase")?;
     let inserted = exec(
         &txn,
         "INSERT INTO reactions (input_id, user_id, direction, created_at) VALUES ($1, $2, $3, $4) \
@@ -113,9 +119,12 @@ async fn react(db: &DatabaseConnection, input: Uuid, user: &str) -> Result<(), D
         // Not reached: every request is a new (person, input) pair.
         return txn.commit().await;
     }
-    // counters::participant: the rows the person is new in, then their count.
+    // counters::participant_where_unknown: for a person not yet counted in
+    // both rows, the rows they are new in, then their count (in this load a
+    // person is new to both rows or to neither).
     let [own, phase] = rows(phase);
-    let new: Vec<(Uuid, i64)> = txn
+    if !known {
+        let new: Vec<(Uuid, i64)> = txn
         .query_all_raw(statement(
             "INSERT INTO participants (project_id, phase_id, user_id) VALUES ($1, $2, $3), ($4, $5, $6) \
              ON CONFLICT (project_id, phase_id, user_id) DO NOTHING RETURNING phase_id",
@@ -132,8 +141,9 @@ async fn react(db: &DatabaseConnection, input: Uuid, user: &str) -> Result<(), D
         .iter()
         .map(|row| Ok((row.try_get::<Uuid>("", "phase_id")?, 1)))
         .collect::<Result<_, DbErr>>()?;
-    if !new.is_empty() {
-        add_to_rows(&txn, project, &new, "participant_count").await?;
+        if !new.is_empty() {
+            add_to_rows(&txn, project, &new, "participant_count").await?;
+        }
     }
     // changed(): the statistics, the input's count and rank, the burst.
     add_to_rows(&txn, project, &[(own, 1), (phase, 1)], "reaction_count").await?;
