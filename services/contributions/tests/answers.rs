@@ -1186,6 +1186,28 @@ async fn screened_input_waits_for_the_staff(backend: Backend) {
     };
     assert_eq!(listed(&neighbour).await, 0);
     assert_eq!(listed(&manager).await, 1, "the staff screen it");
+    // Reacting follows what the caller may see: not the neighbour yet, the
+    // author and the staff already.
+    let react = |who: &Who| {
+        let mut discussion = platform.discussion();
+        let request = platform.by(
+            proto::ReactRequest {
+                input_id: input.id.clone(),
+                direction: proto::ReactionDirection::Up as i32,
+            },
+            Some(who),
+        );
+        async move { discussion.react(request).await }
+    };
+    refused(
+        react(&neighbour).await,
+        Code::NotFound,
+        "reacting on input not public yet",
+    );
+    for who in [&author, &manager] {
+        react(who).await.expect("the author and the staff react");
+    }
+    assert_eq!(stats(&platform, &plan.id).await.reaction_count, 2);
     assert_eq!(
         get(&platform, &input.id, &author).await.status,
         InputStatus::Prescreening as i32
@@ -1204,6 +1226,8 @@ async fn screened_input_waits_for_the_staff(backend: Backend) {
         count_of_status(&platform, &plan.id, "prescreening").await,
         0
     );
+    let published = react(&neighbour).await.expect("published, anyone reacts");
+    assert_eq!(published.into_inner().up, 3);
 }
 
 inspraak_host::on_both_databases!(
