@@ -190,7 +190,21 @@ pub async fn ping(db: &DatabaseConnection) -> bool {
 
 /// Begins a transaction that will write: on SQLite it takes the write lock at
 /// BEGIN, so two writers queue instead of one failing with SQLITE_BUSY.
+///
+/// The BEGIN runs on a task of its own, so that it completes even when the
+/// caller is dropped meanwhile (a client that gave up on its call): dropped
+/// between sending BEGIN and reading its answer, the connection went back
+/// to the pool inside a transaction the pool did not know of, and the next
+/// caller's BEGIN met "there is already a transaction in progress". Run to
+/// its end, the transaction is then dropped unused and rolled back.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let db = db.clone();
+    tokio::spawn(async move { begin_writing(&db).await })
+        .await
+        .map_err(|e| DbErr::Custom(format!("beginning a transaction: {e}")))?
+}
+
+async fn begin_writing(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     match db.get_database_backend() {
         DbBackend::Sqlite => {
             db.begin_with_options(sea_orm::TransactionOptions {
