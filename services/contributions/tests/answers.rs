@@ -132,6 +132,24 @@ fn kinds(entries: &[proto::HistoryEntry]) -> Vec<&str> {
     entries.iter().map(|e| e.kind.as_str()).collect()
 }
 
+/// `who` reacts UP on `input`.
+async fn react_up(
+    platform: &Platform,
+    input: String,
+    who: &Who,
+) -> Result<Response<proto::ReactionSummary>, tonic::Status> {
+    platform
+        .discussion()
+        .react(platform.by(
+            proto::ReactRequest {
+                input_id: input,
+                direction: proto::ReactionDirection::Up as i32,
+            },
+            Some(who),
+        ))
+        .await
+}
+
 async fn stats(platform: &Platform, project_id: &str) -> Totals {
     let project = Uuid::parse_str(project_id).expect("an id");
     counters::totals(&platform.server.running.context.db, project, Uuid::nil())
@@ -852,17 +870,7 @@ async fn blocked_people_cannot_contribute(backend: Backend) {
     );
     // Reacting too, and the block is what they hear even about an input
     // that does not exist.
-    let react = |input: String| {
-        let mut discussion = platform.discussion();
-        let request = platform.by(
-            proto::ReactRequest {
-                input_id: input,
-                direction: proto::ReactionDirection::Up as i32,
-            },
-            Some(&author),
-        );
-        async move { discussion.react(request).await }
-    };
+    let react = |input: String| react_up(&platform, input, &author);
     for input in [mine.id.clone(), Uuid::now_v7().to_string()] {
         let refusal = refused(
             react(input).await,
@@ -1188,24 +1196,15 @@ async fn screened_input_waits_for_the_staff(backend: Backend) {
     assert_eq!(listed(&manager).await, 1, "the staff screen it");
     // Reacting follows what the caller may see: not the neighbour yet, the
     // author and the staff already.
-    let react = |who: &Who| {
-        let mut discussion = platform.discussion();
-        let request = platform.by(
-            proto::ReactRequest {
-                input_id: input.id.clone(),
-                direction: proto::ReactionDirection::Up as i32,
-            },
-            Some(who),
-        );
-        async move { discussion.react(request).await }
-    };
     refused(
-        react(&neighbour).await,
+        react_up(&platform, input.id.clone(), &neighbour).await,
         Code::NotFound,
         "reacting on input not public yet",
     );
     for who in [&author, &manager] {
-        react(who).await.expect("the author and the staff react");
+        react_up(&platform, input.id.clone(), who)
+            .await
+            .expect("the author and the staff react");
     }
     assert_eq!(stats(&platform, &plan.id).await.reaction_count, 2);
     assert_eq!(
@@ -1226,7 +1225,9 @@ async fn screened_input_waits_for_the_staff(backend: Backend) {
         count_of_status(&platform, &plan.id, "prescreening").await,
         0
     );
-    let published = react(&neighbour).await.expect("published, anyone reacts");
+    let published = react_up(&platform, input.id.clone(), &neighbour)
+        .await
+        .expect("published, anyone reacts");
     assert_eq!(published.into_inner().up, 3);
 }
 
