@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use super::unlimited_posting;
 use chrono::{DateTime, Utc};
+use inspraak_bus::{NewEvent, Outbox};
 use inspraak_contributions::ContributionsService;
 use inspraak_host::testing::{Shared, TestServer, authed};
 use inspraak_kit::auth::PrincipalKind;
@@ -30,7 +31,10 @@ use inspraak_kit::testing::TestDatabase;
 use inspraak_notifications::{NotificationsService, NotificationsSettings};
 use inspraak_proto::contributions::v1::contributions_client::ContributionsClient;
 use inspraak_proto::events::v1 as events;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
+    TransactionTrait,
+};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
@@ -48,6 +52,38 @@ const API_SHARE: u64 = 10;
 
 /// Events written per outbox transaction in the sustained-rate step.
 const WRITE_BATCH: usize = 500;
+
+/// How a sustained measurement's events reach contributions' outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writing {
+    /// All written in one transaction and committed before the clock
+    /// starts: the relay and the consumer alone are timed, draining a
+    /// backlog as fast as they can (`pipeline_sustained`, the stated
+    /// figure: "the outbox relay plus a consumer with its inbox
+    /// transaction").
+    Backlog,
+    /// Written while timed, one statement per event in transactions of
+    /// [`WRITE_BATCH`], as fast as the database takes them: the writers'
+    /// inserts share the machine with relay and consumer
+    /// (`pipeline_with_writes`).
+    Concurrent,
+}
+
+impl Writing {
+    pub fn scenario(self) -> &'static str {
+        match self {
+            Self::Backlog => "pipeline_sustained",
+            Self::Concurrent => "pipeline_with_writes",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Backlog => "committed before the clock starts",
+            Self::Concurrent => "written while timed",
+        }
+    }
+}
 
 pub struct PipelineSetup {
     pub contributions_db: TestDatabase,
@@ -180,73 +216,83 @@ impl PipelineSetup {
             if n >= target || Instant::now() >= deadline {
                 return Ok(n);
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            // Seldom: the count scans the table, on the database being
+            // measured; the times come from the rows, not from this loop.
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// The sustained rate: `count` events through outbox, relay, broker
-    /// and consumer, timed from the first write to the last handling.
+    /// The sustained rate: `count` events through relay, broker and
+    /// consumer, timed until notifications has handled the last one. How
+    /// the events reach the outbox is `writing`'s to say.
     pub async fn sustained(
         &self,
         run: usize,
         count: usize,
+        writing: Writing,
         timeout: Duration,
         cpu: &CpuProbe,
     ) -> Result<Measured, String> {
-        let db = &self.contributions.running.context.db;
-        let outbox = self.contributions.running.context.bus.outbox();
         let before = self.handled().await?;
-        let marker = format!("sustained-{run}-");
-        let meter = cpu.start().await;
-        let started = Instant::now();
-        let mut written = 0;
-        while written < count {
-            let txn = db
-                .begin()
-                .await
-                .map_err(|e| format!("writing the outbox: {e}"))?;
-            for _ in 0..WRITE_BATCH.min(count - written) {
-                let input = uuid::Uuid::now_v7().to_string();
-                let event = events::InputCreated {
-                    input_id: input.clone(),
-                    project_id: self.project.to_string(),
-                    phase_id: self.phase.to_string(),
-                    author_id: "pipeline-person-0".to_owned(),
-                    anonymous: false,
-                    title: format!("{marker}{written}"),
-                    created_at: Some(inspraak_kit::clock::timestamp(Utc::now())),
-                    answer_deadline: None,
-                    status: "proposed".to_owned(),
-                };
-                outbox
-                    .record(
-                        &txn,
-                        "contributions.input.created.v1",
-                        "input",
-                        &input,
-                        1,
-                        Utc::now(),
-                        &event,
-                    )
-                    .await
-                    .map_err(|e| format!("writing the outbox: {e}"))?;
-                written += 1;
+        let marker = format!("{}-{run}-", writing.scenario());
+        let events = (0..count)
+            .map(|n| self.input_created(&format!("{marker}{n}")))
+            .collect::<Result<Vec<NewEvent>, String>>()?;
+        let (meter, started) = match writing {
+            Writing::Backlog => {
+                // Written and committed before the clock starts: the relay
+                // sees every row at once, at the commit.
+                let txn = self.begin_outbox().await?;
+                for chunk in events.chunks(WRITE_BATCH) {
+                    self.outbox()
+                        .write_all(&txn, chunk.iter().cloned())
+                        .await
+                        .map_err(|e| format!("writing the outbox: {e}"))?;
+                }
+                let meter = cpu.start().await;
+                self.commit_outbox(txn).await?;
+                (meter, Utc::now())
             }
-            outbox
-                .commit(txn)
-                .await
-                .map_err(|e| format!("committing the outbox: {e}"))?;
-        }
+            Writing::Concurrent => {
+                let meter = cpu.start().await;
+                let started = Utc::now();
+                for chunk in events.chunks(WRITE_BATCH) {
+                    let txn = self.begin_outbox().await?;
+                    for event in chunk {
+                        self.outbox()
+                            .write(&txn, event.clone())
+                            .await
+                            .map_err(|e| format!("writing the outbox: {e}"))?;
+                    }
+                    self.commit_outbox(txn).await?;
+                }
+                (meter, started)
+            }
+        };
         let target = before + i64::try_from(count).unwrap_or(i64::MAX);
         let reached = self.wait_for(target, timeout).await?;
-        let elapsed = started.elapsed();
         let cpu = meter.stop().await;
-        // Per event: from its write (the payload's created_at, wall clock)
-        // to its handling.
+        // From the start to when notifications handled the last of them, as
+        // PostgreSQL's clock (this machine's) stamped it in the inbox
+        // transaction: not to when the polling below happened to see it.
+        let last = self
+            .notifications_db()
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT max(loadgen_handled_at) AS at FROM report_inputs WHERE title LIKE '{marker}%'"),
+            ))
+            .await
+            .map_err(|e| format!("reading when the last event was handled: {e}"))?
+            .and_then(|row| row.try_get::<Option<DateTime<Utc>>>("", "at").ok().flatten())
+            .unwrap_or_else(Utc::now);
+        let elapsed = (last - started).to_std().unwrap_or_default();
+        // Per event: from the start (the backlog's commit, or the first
+        // write) to its handling; a batch's latencies measure its queue.
         let latencies = self
             .latencies(&format!(
-                "SELECT (extract(epoch FROM loadgen_handled_at - created_at) * 1000000)::bigint AS micros \
-                 FROM report_inputs WHERE title LIKE '{marker}%'"
+                "SELECT (extract(epoch FROM loadgen_handled_at - '{}'::timestamptz) * 1000000)::bigint AS micros \
+                 FROM report_inputs WHERE title LIKE '{marker}%'",
+                started.to_rfc3339()
             ))
             .await?;
         let mut errors = Errors::new();
@@ -257,7 +303,7 @@ impl PipelineSetup {
             );
         }
         Ok(Measured {
-            scenario: "pipeline_sustained".to_owned(),
+            scenario: writing.scenario().to_owned(),
             run,
             mode: Mode::Batch,
             ok: u64::try_from(reached - before).unwrap_or(0),
@@ -265,8 +311,54 @@ impl PipelineSetup {
             elapsed,
             latencies,
             cpu: Some(cpu),
-            extra: serde_json::json!({"events": count, "write_batch": WRITE_BATCH}),
+            extra: serde_json::json!({"events": count, "write_batch": WRITE_BATCH, "writing": writing.describe()}),
         })
+    }
+
+    /// An `input.created` event titled `title`, as contributions writes it.
+    fn input_created(&self, title: &str) -> Result<NewEvent, String> {
+        let input = uuid::Uuid::now_v7().to_string();
+        let event = events::InputCreated {
+            input_id: input.clone(),
+            project_id: self.project.to_string(),
+            phase_id: self.phase.to_string(),
+            author_id: "pipeline-person-0".to_owned(),
+            anonymous: false,
+            title: title.to_owned(),
+            created_at: Some(inspraak_kit::clock::timestamp(Utc::now())),
+            answer_deadline: None,
+            status: "proposed".to_owned(),
+        };
+        let event_type = "contributions.input.created.v1".parse()?;
+        Ok(NewEvent::new(
+            event_type,
+            "input",
+            input,
+            1,
+            Utc::now(),
+            &event,
+        ))
+    }
+
+    fn outbox(&self) -> Outbox {
+        self.contributions.running.context.bus.outbox()
+    }
+
+    async fn begin_outbox(&self) -> Result<DatabaseTransaction, String> {
+        self.contributions
+            .running
+            .context
+            .db
+            .begin()
+            .await
+            .map_err(|e| format!("writing the outbox: {e}"))
+    }
+
+    async fn commit_outbox(&self, txn: DatabaseTransaction) -> Result<(), String> {
+        self.outbox()
+            .commit(txn)
+            .await
+            .map_err(|e| format!("committing the outbox: {e}"))
     }
 
     async fn latencies(&self, sql: &str) -> Result<Latencies, String> {
