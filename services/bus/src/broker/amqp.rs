@@ -25,6 +25,7 @@ use lapin::{
 use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::unsettled::Unsettled;
 use super::{
     Acker, BrokerError, Delivery, Headers, Outgoing, Peeked, QueueKind, QueueSpec, Target,
 };
@@ -433,6 +434,7 @@ impl AmqpBroker {
             connection: live.connection.clone(),
             channel,
             consumer,
+            unsettled: Ledger::default(),
             lost: CancellationToken::new(),
         })
     }
@@ -645,6 +647,9 @@ pub struct AmqpSubscription {
     connection: Arc<Connection>,
     channel: Channel,
     consumer: lapin::Consumer,
+    /// The deliveries handed out and not yet settled, shared with their
+    /// ackers.
+    unsettled: Ledger,
     /// Cancelled once the subscription failed: it yields nothing more, and
     /// its deliveries' acks stop waiting (the broker redelivers them).
     lost: CancellationToken,
@@ -687,6 +692,7 @@ impl AmqpSubscription {
             }
         };
         let headers = from_field_table(delivery.properties.headers().as_ref());
+        self.unsettled.lock().await.delivered(delivery.delivery_tag);
         Some(Ok(Delivery {
             routing_key: original_routing_key(&headers, &delivery),
             message_id: message_id(&delivery),
@@ -695,6 +701,8 @@ impl AmqpSubscription {
             body: delivery.data,
             acker: Acker::Amqp(AmqpAcker {
                 acker: delivery.acker,
+                tag: delivery.delivery_tag,
+                unsettled: self.unsettled.clone(),
                 lost: self.lost.clone(),
             }),
         }))
@@ -707,10 +715,27 @@ impl Drop for AmqpSubscription {
     }
 }
 
+/// A subscription's unsettled deliveries. The lock is held while the acks
+/// it decides on are handed to the connection, so that a multiple ack
+/// decided later cannot overtake (and so repeat) a single one decided
+/// before it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Ledger(Arc<Mutex<Unsettled>>);
+
+impl std::ops::Deref for Ledger {
+    type Target = Mutex<Unsettled>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
 /// Settles one delivery on the channel that delivered it.
 #[derive(Debug)]
 pub(super) struct AmqpAcker {
     acker: lapin::Acker,
+    tag: u64,
+    unsettled: Ledger,
     /// The subscription's: once it is lost, an ack cannot reach the broker,
     /// and lapin may never say so (the frame waits for a socket that is
     /// gone). The broker redelivers the message to the next subscription.
@@ -719,14 +744,48 @@ pub(super) struct AmqpAcker {
 
 impl AmqpAcker {
     pub(super) async fn ack(self) -> Result<(), BrokerError> {
-        self.settle(
-            "acknowledging",
-            self.acker.ack(lapin::options::BasicAckOptions::default()),
-        )
-        .await
+        Self::ack_all(vec![self]).await
+    }
+
+    /// Acknowledges `ackers` with as few frames as is safe (see
+    /// `unsettled`): one multiple ack where nothing older is still in hand.
+    /// Returns the first failure; the others were still tried.
+    pub(super) async fn ack_all(mut ackers: Vec<Self>) -> Result<(), BrokerError> {
+        let mut failure = None;
+        // Deliveries of several subscriptions (one lost, its successor
+        // live) are settled per subscription.
+        while let Some(first) = ackers.first() {
+            let ledger = first.unsettled.clone();
+            let (same, others): (Vec<Self>, Vec<Self>) = ackers
+                .into_iter()
+                .partition(|acker| Arc::ptr_eq(&acker.unsettled.0, &ledger.0));
+            ackers = others;
+            let mut unsettled = ledger.lock().await;
+            let tags: Vec<u64> = same.iter().map(|acker| acker.tag).collect();
+            let settlement = unsettled.settle(&tags);
+            for acker in &same {
+                let Some(multiple) = settlement.frame(acker.tag) else {
+                    continue;
+                };
+                let sent = acker
+                    .settle(
+                        "acknowledging",
+                        acker
+                            .acker
+                            .ack(lapin::options::BasicAckOptions { multiple }),
+                    )
+                    .await;
+                if let Err(error) = sent {
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
     }
 
     pub(super) async fn requeue(self) -> Result<(), BrokerError> {
+        let mut unsettled = self.unsettled.lock().await;
+        unsettled.forget(self.tag);
         self.settle(
             "requeueing",
             self.acker.nack(lapin::options::BasicNackOptions {

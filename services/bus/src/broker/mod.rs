@@ -9,6 +9,7 @@
 mod amqp;
 mod embedded;
 mod topic;
+mod unsettled;
 
 use std::collections::BTreeMap;
 
@@ -104,6 +105,31 @@ impl Delivery {
             Acker::Amqp(acker) => acker.ack().await,
             Acker::Embedded(acker) => acker.ack().await,
         }
+    }
+
+    /// Removes the messages from their queues, with fewer frames than one
+    /// ack each where the broker allows it. Fails when a connection that
+    /// delivered one is gone (the broker then redelivers what it did not
+    /// get an ack for); the others are still acknowledged.
+    pub async fn ack_all(deliveries: Vec<Self>) -> Result<(), BrokerError> {
+        let mut amqp = Vec::with_capacity(deliveries.len());
+        let mut failure = None;
+        for delivery in deliveries {
+            match delivery.acker {
+                Acker::Amqp(acker) => amqp.push(acker),
+                Acker::Embedded(acker) => {
+                    if let Err(error) = acker.ack().await {
+                        failure.get_or_insert(error);
+                    }
+                }
+            }
+        }
+        if !amqp.is_empty()
+            && let Err(error) = amqp::AmqpAcker::ack_all(amqp).await
+        {
+            failure.get_or_insert(error);
+        }
+        failure.map_or(Ok(()), Err)
     }
 
     /// Gives the message back to its queue for another delivery.

@@ -259,10 +259,15 @@ impl<H: EventHandler> Consumer<H> {
         while opened.len() > 1 {
             match self.apply_batch(&opened).await {
                 Ok(outcomes) => {
+                    let mut committed = Vec::with_capacity(opened.len());
                     for (one, outcome) in opened.drain(..).zip(outcomes) {
-                        self.acknowledge(one.delivery, &one.envelope.event_id, outcome)
-                            .instrument(one.span)
-                            .await;
+                        one.span
+                            .in_scope(|| self.count(&one.envelope.event_id, outcome));
+                        committed.push(one.delivery);
+                    }
+                    // One frame for the batch where the broker allows it.
+                    if let Err(error) = Delivery::ack_all(committed).await {
+                        tracing::debug!(%error, "ack failed; a redelivery will be absorbed by the inbox");
                     }
                 }
                 // The others go again together, not held back by its
@@ -342,6 +347,12 @@ impl<H: EventHandler> Consumer<H> {
 
     /// Acknowledges an event whose transaction committed.
     async fn acknowledge(&self, delivery: Delivery, event_id: &str, outcome: Outcome) {
+        self.count(event_id, outcome);
+        ack(delivery).await;
+    }
+
+    /// Counts a committed event's outcome.
+    fn count(&self, event_id: &str, outcome: Outcome) {
         match outcome {
             Outcome::Applied => self.metrics.applied(1),
             Outcome::Duplicate => {
@@ -349,7 +360,6 @@ impl<H: EventHandler> Consumer<H> {
                 self.metrics.duplicates(1);
             }
         }
-        ack(delivery).await;
     }
 
     /// Applies one event in a transaction of its own, with retries and
