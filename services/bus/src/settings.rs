@@ -12,6 +12,9 @@ use crate::relay::RelaySettings;
 /// says otherwise: enough for its transactions to find batches in hand.
 pub const DEFAULT_PREFETCH: u16 = 200;
 
+/// Deliveries applied in one transaction at most (`BUS_HANDLER_BATCH`).
+pub const DEFAULT_HANDLER_BATCH: usize = 100;
+
 /// Which broker, as `BUS_URL` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerUrl {
@@ -78,7 +81,7 @@ impl BusSettings {
             consumer: ConsumerSettings {
                 prefetch: env.bounded_or("BUS_PREFETCH", DEFAULT_PREFETCH, 1, 10_000),
                 concurrency: env.bounded_or("BUS_HANDLER_CONCURRENCY", 4, 1, 1000),
-                batch: env.bounded_or("BUS_HANDLER_BATCH", 100, 1, 10_000),
+                batch: env.bounded_or("BUS_HANDLER_BATCH", DEFAULT_HANDLER_BATCH, 1, 10_000),
                 max_attempts: env.bounded_or("BUS_MAX_ATTEMPTS", 5, 1, 100),
                 retry_backoff: env.duration_or("BUS_RETRY_BACKOFF", Duration::from_millis(200)),
                 max_backoff,
@@ -103,7 +106,7 @@ impl BusSettings {
             consumer: ConsumerSettings {
                 prefetch: DEFAULT_PREFETCH,
                 concurrency: 4,
-                batch: 100,
+                batch: DEFAULT_HANDLER_BATCH,
                 max_attempts: 3,
                 retry_backoff: Duration::from_millis(20),
                 max_backoff: Duration::from_secs(1),

@@ -234,15 +234,25 @@ pub struct Verdict {
     pub stated: bool,
 }
 
+/// The target of a figure printed for comparison only.
+pub const NO_TARGET: &str = "none";
+
 impl Verdict {
     pub fn print(&self) {
+        let verdict = if self.target == NO_TARGET {
+            "(for comparison)"
+        } else if self.met {
+            "met"
+        } else {
+            "MISSED"
+        };
         println!(
             "{:<34} {:>9.3}  target {:<10} {}{}",
             self.name,
             self.value,
             self.target,
-            if self.met { "met" } else { "MISSED" },
-            if self.stated {
+            verdict,
+            if self.stated || self.target == NO_TARGET {
                 ""
             } else {
                 " (not at the load the target is stated for)"
@@ -255,7 +265,7 @@ impl Verdict {
                 "what": self.what,
                 "value": self.value,
                 "target": self.target,
-                "met": self.met,
+                "met": (self.target != NO_TARGET).then_some(self.met),
                 "at_stated_load": self.stated,
             })
         );

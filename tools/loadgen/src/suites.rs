@@ -10,10 +10,14 @@ use std::time::Duration;
 use inspraak_projects::ProjectsSettings;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
-use crate::baselines::{direct_pg, noop::NoopServer, raw_bus::RawBus};
+use crate::baselines::{
+    direct_pg,
+    noop::NoopServer,
+    raw_bus::{Acks, RawBus},
+};
 use crate::cpu::CpuProbe;
 use crate::drive::{self, Operation, Sequence, Timing};
-use crate::report::{Results, Verdict};
+use crate::report::{NO_TARGET, Results, Verdict};
 use crate::scenarios::{
     listing::ListingSetup,
     login::LoginSetup,
@@ -240,6 +244,13 @@ pub async fn writes(
     Ok(())
 }
 
+/// A measurement of the pipeline group's throughput part.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    RawBus(Acks),
+    Pipeline(Writing),
+}
+
 /// The pipeline's sustained rate against the raw bus; input to inbox.
 pub async fn pipeline(
     runtime: &ServerRuntime,
@@ -256,19 +267,19 @@ pub async fn pipeline(
     let timeout = Duration::from_secs(120);
     let sequence = Sequence::default();
     for run in 1..=options.runs {
-        let steps = vec!["raw_bus", "pipeline_sustained", "pipeline_with_writes"];
+        let steps = vec![
+            Step::RawBus(Acks::EachMessage),
+            Step::Pipeline(Writing::Backlog),
+            Step::RawBus(Acks::Batched(inspraak_bus::settings::DEFAULT_HANDLER_BATCH)),
+            Step::Pipeline(Writing::Concurrent),
+        ];
         for step in ordered(run, steps) {
-            let writing = match step {
-                "raw_bus" => None,
-                "pipeline_sustained" => Some(Writing::Backlog),
-                _ => Some(Writing::Concurrent),
-            };
-            let measured = match writing {
-                None => {
-                    raw.measure(run, options.pipeline_events, timeout, &raw_cpu)
+            let measured = match step {
+                Step::RawBus(acks) => {
+                    raw.measure(run, options.pipeline_events, acks, timeout, &raw_cpu)
                         .await?
                 }
-                Some(writing) => {
+                Step::Pipeline(writing) => {
                     setup
                         .sustained(run, options.pipeline_events, writing, timeout, &cpu)
                         .await?
@@ -419,6 +430,17 @@ pub fn verdicts(results: &Results, options: &Options) -> Vec<Verdict> {
             value,
             target: ">= 0.50",
             met: value >= 0.50,
+            stated: true,
+        });
+    }
+    if let (Some(pipeline), Some(raw)) = (s("pipeline_sustained"), s("raw_bus_batched_acks")) {
+        let value = pipeline.throughput / raw.throughput;
+        out.push(Verdict {
+            name: "pipeline_vs_raw_bus_batched_acks",
+            what: "the same against a raw bus acknowledging in batches as the consumer does at best",
+            value,
+            target: NO_TARGET,
+            met: true,
             stated: true,
         });
     }

@@ -3,7 +3,9 @@
 //! inbox. Published as the relay publishes (persistent, mandatory, batches
 //! of 500 whose confirms are awaited together) to a topic exchange, into a
 //! durable quorum queue as the services declare theirs, consumed with the
-//! services' default prefetch and one ack per message.
+//! services' default prefetch and one ack per message — or, for comparison
+//! with the services' consumer, which acknowledges a committed batch with
+//! one multiple ack where it can, one multiple ack per batch.
 
 use std::time::Duration;
 
@@ -24,6 +26,36 @@ use crate::report::{Errors, Latencies, Measured, Mode};
 
 /// Messages per confirmed batch, as the relay's default batch.
 const BATCH: usize = 500;
+
+/// How the baseline's consumer acknowledges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// One ack per message: the plain loop (`raw_bus`, the stated baseline).
+    EachMessage,
+    /// One multiple ack per this many messages, as the services' consumer
+    /// acknowledges a committed batch at best (`raw_bus_batched_acks`).
+    Batched(usize),
+}
+
+impl Acks {
+    pub fn scenario(self) -> &'static str {
+        match self {
+            Self::EachMessage => "raw_bus",
+            Self::Batched(_) => "raw_bus_batched_acks",
+        }
+    }
+
+    /// Whether the `consumed`th message (from 1) of `count` is acknowledged
+    /// now, and whether with `multiple`.
+    fn ack_now(self, consumed: usize, count: usize) -> Option<bool> {
+        match self {
+            Self::EachMessage => Some(false),
+            Self::Batched(every) => {
+                (consumed.is_multiple_of(every.max(1)) || consumed == count).then_some(true)
+            }
+        }
+    }
+}
 
 /// The size of an input-created envelope, roughly.
 const BODY_BYTES: usize = 320;
@@ -118,6 +150,7 @@ impl RawBus {
         &self,
         run: usize,
         count: usize,
+        acks: Acks,
         timeout: Duration,
         cpu: &CpuProbe,
     ) -> Result<Measured, String> {
@@ -153,15 +186,16 @@ impl RawBus {
                     let sent = Duration::from_nanos(u64::from_le_bytes(sent));
                     latencies.record(started.elapsed().saturating_sub(sent));
                 }
-                if delivery
-                    .acker
-                    .ack(BasicAckOptions::default())
-                    .await
-                    .is_err()
+                consumed += 1;
+                if let Some(multiple) = acks.ack_now(consumed, count)
+                    && delivery
+                        .acker
+                        .ack(BasicAckOptions { multiple })
+                        .await
+                        .is_err()
                 {
                     *errors.entry("ack_error".to_owned()).or_default() += 1;
                 }
-                consumed += 1;
             }
             (consumed, latencies, errors, started.elapsed())
         });
@@ -190,7 +224,7 @@ impl RawBus {
                 (count - consumed) as u64;
         }
         Ok(Measured {
-            scenario: "raw_bus".to_owned(),
+            scenario: acks.scenario().to_owned(),
             run,
             mode: Mode::Batch,
             ok: consumed as u64,
@@ -198,7 +232,7 @@ impl RawBus {
             elapsed,
             latencies,
             cpu: Some(cpu),
-            extra: serde_json::json!({"batch": BATCH, "body_bytes": BODY_BYTES, "queue": "quorum", "prefetch": inspraak_bus::settings::DEFAULT_PREFETCH}),
+            extra: serde_json::json!({"batch": BATCH, "body_bytes": BODY_BYTES, "queue": "quorum", "prefetch": inspraak_bus::settings::DEFAULT_PREFETCH, "acks": format!("{acks:?}")}),
         })
     }
 

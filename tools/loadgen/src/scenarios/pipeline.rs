@@ -2,10 +2,15 @@
 //! and notifications' consumer applying each event in its transaction with
 //! the inbox's dedupe, both on PostgreSQL.
 //!
-//! - Sustained rate: a batch of `contributions.input.created.v1` events is
-//!   written into contributions' outbox (in transactions of 500, as fast as
-//!   the database takes them) and timed until notifications has handled
-//!   every one.
+//! - Sustained rate (`pipeline_sustained`): a backlog of
+//!   `contributions.input.created.v1` events is written into contributions'
+//!   outbox in one transaction; from its commit the relay and the consumer
+//!   drain it, timed until notifications has handled the last one — the
+//!   relay plus a consumer with its inbox transaction, as the raw bus is
+//!   publish plus consume. `pipeline_with_writes` times the same with the
+//!   events written meanwhile (transactions of 500, one statement per
+//!   event, as fast as the database takes them), the writers sharing the
+//!   machine.
 //! - Input to inbox: inputs created through the gRPC API at a constant
 //!   rate; each is timed from its scheduled send time to the moment
 //!   notifications handled its event. Notifications tells nobody about
