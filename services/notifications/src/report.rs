@@ -33,6 +33,8 @@ fn time(at: Option<&prost_types::Timestamp>, otherwise: DateTime<Utc>) -> DateTi
 
 /// Keeps the report's rows for inputs created (event id, event): two
 /// statements however many. An input whose ids do not parse is not counted.
+/// A row made before, by a later fact applied first, takes the creation's
+/// project, title and time and keeps its facts.
 pub async fn record_created<C: ConnectionTrait>(
     db: &C,
     created: &[(&str, &events::InputCreated)],
@@ -40,6 +42,7 @@ pub async fn record_created<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     let mut inputs = Vec::with_capacity(created.len());
     let mut activities = Vec::with_capacity(created.len());
+    let mut seen = std::collections::HashSet::with_capacity(created.len());
     for (event_id, e) in created {
         let (Ok(input), Ok(project)) =
             (Uuid::parse_str(&e.input_id), Uuid::parse_str(&e.project_id))
@@ -47,18 +50,20 @@ pub async fn record_created<C: ConnectionTrait>(
             continue;
         };
         let at = time(e.created_at.as_ref(), now);
+        activities.push(act(event_id, project, &e.author_id, at));
+        // One row per input in the statement: an upsert may not touch a
+        // row twice.
+        if !seen.insert(input) {
+            continue;
+        }
         inputs.push(report_inputs::ActiveModel {
             input_id: Set(input),
             project_id: Set(project),
             title: Set(e.title.clone()),
             created_at: Set(at),
-            first_feedback_at: Set(None),
-            answer_seconds: Set(None),
-            reactions_up: Set(0),
-            overdue: Set(false),
-            deleted: Set(false),
+            created_known: Set(true),
+            ..fresh_row()
         });
-        activities.push(act(event_id, project, &e.author_id, at));
     }
     if inputs.is_empty() {
         return Ok(());
@@ -66,12 +71,65 @@ pub async fn record_created<C: ConnectionTrait>(
     report_inputs::Entity::insert_many(inputs)
         .on_conflict(
             OnConflict::column(report_inputs::Column::InputId)
-                .do_nothing()
+                .update_columns([
+                    report_inputs::Column::ProjectId,
+                    report_inputs::Column::Title,
+                    report_inputs::Column::CreatedAt,
+                    report_inputs::Column::CreatedKnown,
+                ])
                 .to_owned(),
         )
         .exec_without_returning(db)
         .await?;
     record_activity(db, activities).await
+}
+
+/// A row with no facts yet; the creation's fields are placeholders.
+fn fresh_row() -> report_inputs::ActiveModel {
+    report_inputs::ActiveModel {
+        input_id: Set(Uuid::nil()),
+        project_id: Set(Uuid::nil()),
+        title: Set(String::new()),
+        created_at: Set(DateTime::<Utc>::UNIX_EPOCH),
+        first_feedback_at: Set(None),
+        answer_seconds: Set(None),
+        reactions_up: Set(0),
+        overdue: Set(false),
+        deleted: Set(false),
+        created_known: Set(false),
+    }
+}
+
+/// Keeps a fact about `input` whether or not its creation was applied yet:
+/// `row` is the row as the fact alone would make it (the creation's fields
+/// from the fact, marked unknown), `update` how an existing row takes the
+/// fact (`excluded` naming the row offered).
+async fn record_fact<C: ConnectionTrait>(
+    db: &C,
+    row: report_inputs::ActiveModel,
+    update: OnConflict,
+) -> Result<(), DbErr> {
+    report_inputs::Entity::insert(row)
+        .on_conflict(update)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The row a fact about `input` in `project` makes when it comes first.
+fn placeholder(
+    input: Uuid,
+    project: &str,
+    title: &str,
+    at: DateTime<Utc>,
+) -> report_inputs::ActiveModel {
+    report_inputs::ActiveModel {
+        input_id: Set(input),
+        project_id: Set(Uuid::parse_str(project).unwrap_or_default()),
+        title: Set(title.to_owned()),
+        created_at: Set(at),
+        ..fresh_row()
+    }
 }
 
 /// Keeps what the report counts from one contributions event.
@@ -107,19 +165,33 @@ pub async fn record<C: ConnectionTrait>(
                 return Ok(());
             };
             if let (Ok(input), false) = (Uuid::parse_str(&e.input_id), e.edited) {
-                report_inputs::Entity::update_many()
-                    .col_expr(
-                        report_inputs::Column::FirstFeedbackAt,
-                        Expr::value(time(e.at.as_ref(), now)),
-                    )
-                    .col_expr(
-                        report_inputs::Column::AnswerSeconds,
-                        Expr::value(e.answer_seconds),
-                    )
-                    .filter(report_inputs::Column::InputId.eq(input))
-                    .filter(report_inputs::Column::FirstFeedbackAt.is_null())
-                    .exec(db)
-                    .await?;
+                let at = time(e.at.as_ref(), now);
+                // The first answer counts; a later one (an answer after a
+                // status change) leaves it.
+                record_fact(
+                    db,
+                    report_inputs::ActiveModel {
+                        first_feedback_at: Set(Some(at)),
+                        answer_seconds: Set(Some(e.answer_seconds)),
+                        ..placeholder(input, &e.project_id, &e.input_title, at)
+                    },
+                    OnConflict::column(report_inputs::Column::InputId)
+                        .value(
+                            report_inputs::Column::AnswerSeconds,
+                            Expr::cust(
+                                "CASE WHEN report_inputs.first_feedback_at IS NULL \
+                                 THEN excluded.answer_seconds ELSE report_inputs.answer_seconds END",
+                            ),
+                        )
+                        .value(
+                            report_inputs::Column::FirstFeedbackAt,
+                            Expr::cust(
+                                "COALESCE(report_inputs.first_feedback_at, excluded.first_feedback_at)",
+                            ),
+                        )
+                        .to_owned(),
+                )
+                .await?;
             }
         }
         "contributions.input.overdue.v1" => {
@@ -127,7 +199,12 @@ pub async fn record<C: ConnectionTrait>(
                 return Ok(());
             };
             if let Ok(input) = Uuid::parse_str(&e.input_id) {
-                set(db, input, report_inputs::Column::Overdue, true).await?;
+                let at = time(e.answer_deadline.as_ref(), now);
+                let row = report_inputs::ActiveModel {
+                    overdue: Set(true),
+                    ..placeholder(input, &e.project_id, &e.title, at)
+                };
+                set(db, row, report_inputs::Column::Overdue).await?;
             }
         }
         "contributions.input.deleted.v1" => {
@@ -135,7 +212,11 @@ pub async fn record<C: ConnectionTrait>(
                 return Ok(());
             };
             if let Ok(input) = Uuid::parse_str(&e.input_id) {
-                set(db, input, report_inputs::Column::Deleted, true).await?;
+                let row = report_inputs::ActiveModel {
+                    deleted: Set(true),
+                    ..placeholder(input, &e.project_id, &e.title, time(e.at.as_ref(), now))
+                };
+                set(db, row, report_inputs::Column::Deleted).await?;
             }
         }
         "contributions.reactions.changed.v1" => {
@@ -143,11 +224,11 @@ pub async fn record<C: ConnectionTrait>(
                 return Ok(());
             };
             if let Ok(input) = Uuid::parse_str(&e.input_id) {
-                report_inputs::Entity::update_many()
-                    .col_expr(report_inputs::Column::ReactionsUp, Expr::value(e.up))
-                    .filter(report_inputs::Column::InputId.eq(input))
-                    .exec(db)
-                    .await?;
+                let row = report_inputs::ActiveModel {
+                    reactions_up: Set(e.up),
+                    ..placeholder(input, &e.project_id, "", time(e.at.as_ref(), now))
+                };
+                set(db, row, report_inputs::Column::ReactionsUp).await?;
             }
         }
         _ => {}
@@ -155,18 +236,21 @@ pub async fn record<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Sets `column` of an input's row to `row`'s value, making the row if the
+/// input's creation has not been applied yet.
 async fn set<C: ConnectionTrait>(
     db: &C,
-    input: Uuid,
+    row: report_inputs::ActiveModel,
     column: report_inputs::Column,
-    value: bool,
 ) -> Result<(), DbErr> {
-    report_inputs::Entity::update_many()
-        .col_expr(column, Expr::value(value))
-        .filter(report_inputs::Column::InputId.eq(input))
-        .exec(db)
-        .await?;
-    Ok(())
+    record_fact(
+        db,
+        row,
+        OnConflict::column(report_inputs::Column::InputId)
+            .update_column(column)
+            .to_owned(),
+    )
+    .await
 }
 
 async fn activity<C: ConnectionTrait>(
@@ -379,6 +463,7 @@ pub async fn compute<C: ConnectionTrait>(
         .filter(report_inputs::Column::CreatedAt.gte(from))
         .filter(report_inputs::Column::CreatedAt.lt(to))
         .filter(report_inputs::Column::Deleted.eq(false))
+        .filter(report_inputs::Column::CreatedKnown.eq(true))
         .all(db)
         .await?;
     let answered = report_inputs::Entity::find()

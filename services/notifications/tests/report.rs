@@ -203,4 +203,133 @@ async fn once_per_period_with_two_replicas(backend: Backend) {
     platform.stop().await;
 }
 
-inspraak_host::on_both_databases!(once_per_period_with_two_replicas);
+/// Facts about an input applied before its creation — the events share a
+/// queue but are applied in concurrent transactions, so a commit may
+/// overtake an earlier one — count once the creation arrives.
+async fn facts_applied_before_the_creation_count(backend: Backend) {
+    let platform = Platform::start(backend).await;
+    let maker = platform.person("nl", &["decision_maker"]).await;
+    let alice = platform.person("en", &[]).await;
+    let project = platform.project("Havenkwartier", None).await;
+    let start = platform.now();
+    let (answered, withdrawn) = (
+        uuid::Uuid::now_v7().to_string(),
+        uuid::Uuid::now_v7().to_string(),
+    );
+    // The answer (two hours after the input), its count of support and an
+    // overdue notice that crossed the answer; another input's deletion.
+    platform
+        .publish(
+            "contributions.feedback.published.v1",
+            2,
+            &events::FeedbackPublished {
+                input_id: answered.clone(),
+                project_id: project.clone(),
+                input_author_id: alice.id.clone(),
+                input_title: "Een speeltuin".to_owned(),
+                answer_seconds: 7200,
+                at: Some(ts(platform.now())),
+                ..Default::default()
+            },
+        )
+        .await;
+    platform
+        .publish(
+            "contributions.reactions.changed.v1",
+            3,
+            &events::ReactionsChanged {
+                input_id: answered.clone(),
+                project_id: project.clone(),
+                up: 4,
+                down: 0,
+                at: Some(ts(platform.now())),
+            },
+        )
+        .await;
+    platform
+        .publish(
+            "contributions.input.overdue.v1",
+            4,
+            &events::InputOverdue {
+                input_id: answered.clone(),
+                project_id: project.clone(),
+                title: "Een speeltuin".to_owned(),
+                ..Default::default()
+            },
+        )
+        .await;
+    platform
+        .publish(
+            "contributions.input.deleted.v1",
+            2,
+            &events::InputChanged {
+                input_id: withdrawn.clone(),
+                project_id: project.clone(),
+                title: "Dubbel".to_owned(),
+                at: Some(ts(platform.now())),
+                ..Default::default()
+            },
+        )
+        .await;
+    let ask = |from, to| {
+        let request = platform.by(
+            proto::GetReportRequest {
+                from: Some(ts(from)),
+                to: Some(ts(to)),
+            },
+            Some(&maker),
+        );
+        let mut client = platform.client();
+        async move {
+            client
+                .get_report(request)
+                .await
+                .expect("the report")
+                .into_inner()
+        }
+    };
+    let end = platform.now() + Duration::hours(1);
+    // Not yet created: answered, but no new input to count.
+    let early = ask(start, end).await;
+    assert_eq!(early.projects.len(), 1, "{early:?}");
+    assert_eq!(early.projects[0].new_inputs, 0);
+    assert_eq!(
+        early.projects[0].overdue_inputs, 0,
+        "answered, so not overdue"
+    );
+
+    for (id, title) in [(&answered, "Een speeltuin"), (&withdrawn, "Dubbel")] {
+        platform
+            .publish(
+                "contributions.input.created.v1",
+                1,
+                &events::InputCreated {
+                    input_id: id.clone(),
+                    project_id: project.clone(),
+                    author_id: alice.id.clone(),
+                    title: title.to_owned(),
+                    created_at: Some(ts(platform.now())),
+                    ..Default::default()
+                },
+            )
+            .await;
+    }
+    let report = ask(start, end).await;
+    assert_eq!(report.projects.len(), 1, "{report:?}");
+    let figures = &report.projects[0];
+    assert_eq!(figures.new_inputs, 1, "the deleted one is not counted");
+    assert!((figures.share_answered - 1.0).abs() < 1e-9, "{figures:?}");
+    assert_eq!(figures.median_answer_hours, 2);
+    assert_eq!(figures.overdue_inputs, 0);
+    assert_eq!(figures.participants, 1);
+    assert_eq!(figures.top_inputs.len(), 1);
+    assert_eq!(figures.top_inputs[0].input_id, answered);
+    assert_eq!(figures.top_inputs[0].title, "Een speeltuin");
+    assert_eq!(figures.top_inputs[0].reactions_up, 4);
+    platform.stop().await;
+}
+
+inspraak_host::on_both_databases!(
+    once_per_period_with_two_replicas,
+    facts_applied_before_the_creation_count
+);

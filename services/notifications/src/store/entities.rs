@@ -152,6 +152,11 @@ entity!(report_inputs, "report_inputs", {
     pub reactions_up: i64,
     pub overdue: bool,
     pub deleted: bool,
+    /// False while only later facts (an answer, a count, a deletion) have
+    /// arrived and not the input's creation: `created_at`, the title and
+    /// the project are then the later fact's, and the input is not counted
+    /// as new.
+    pub created_known: bool,
 });
 
 // Who contributed when (inputs and comments), for the participants count.

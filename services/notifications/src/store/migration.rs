@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddReport),
             Box::new(AddDeliveryTrace),
             Box::new(AddPersonRoles),
+            Box::new(AddReportFactsFirst),
         ]
     }
 }
@@ -352,6 +353,32 @@ impl MigrationTrait for AddPersonRoles {
             .await?;
         manager
             .create_index(index("person_roles_user", "person_roles", &["user_id"]))
+            .await
+    }
+}
+
+/// Facts about an input (an answer, a count, a deletion) may be applied
+/// before its creation: the events come over one queue, but in concurrent
+/// transactions. Such a fact now keeps a row of its own, marked as not yet
+/// knowing the creation; every existing row knew it.
+struct AddReportFactsFirst;
+
+impl MigrationName for AddReportFactsFirst {
+    fn name(&self) -> &str {
+        "m0007_report_facts_first"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddReportFactsFirst {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(c("report_inputs"))
+                    .add_column(boolean(c("created_known")).default(true))
+                    .to_owned(),
+            )
             .await
     }
 }
