@@ -7,7 +7,7 @@ use prost::Message;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait};
 use tokio::sync::Notify;
 
-use crate::event::NewEvent;
+use crate::event::{EventType, NewEvent};
 use crate::store::outbox;
 
 /// A service's handle for writing events; cheap to clone.
@@ -86,11 +86,8 @@ impl Outbox {
         occurred_at: chrono::DateTime<chrono::Utc>,
         payload: &M,
     ) -> Result<String, DbErr> {
-        let event_type = event_type
-            .parse()
-            .map_err(|e: String| DbErr::Custom(format!("event type: {e}")))?;
         let event = NewEvent::new(
-            event_type,
+            parse_type(event_type)?,
             aggregate_type,
             aggregate_id,
             aggregate_version,
@@ -98,6 +95,32 @@ impl Outbox {
             payload,
         );
         self.write(txn, event).await
+    }
+
+    /// Builds and writes events of one type, all occurring at
+    /// `occurred_at`, in one statement (as [`write_all`](Self::write_all)):
+    /// `items` are each aggregate's id, its version and the payload.
+    /// Returns their ids, in order.
+    pub async fn record_all<C: ConnectionTrait, M: prost::Name>(
+        &self,
+        txn: &C,
+        event_type: &str,
+        aggregate_type: &str,
+        occurred_at: chrono::DateTime<chrono::Utc>,
+        items: impl IntoIterator<Item = (String, u64, M)>,
+    ) -> Result<Vec<String>, DbErr> {
+        let event_type = parse_type(event_type)?;
+        let events = items.into_iter().map(|(aggregate_id, version, payload)| {
+            NewEvent::new(
+                event_type.clone(),
+                aggregate_type,
+                aggregate_id,
+                version,
+                occurred_at,
+                &payload,
+            )
+        });
+        self.write_all(txn, events).await
     }
 
     /// Commits `txn` and wakes the relay.
@@ -111,4 +134,12 @@ impl Outbox {
     pub fn committed(&self) {
         self.wake.notify_one();
     }
+}
+
+/// An event type as a writer names it; a malformed one is the writer's bug,
+/// reported as the database error the write returns.
+fn parse_type(event_type: &str) -> Result<EventType, DbErr> {
+    event_type
+        .parse()
+        .map_err(|e: String| DbErr::Custom(format!("event type: {e}")))
 }

@@ -8,7 +8,6 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
-use inspraak_bus::{EventType, NewEvent};
 use inspraak_proto::contributions::v1 as proto;
 use inspraak_proto::events::v1 as events;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -363,26 +362,33 @@ async fn announce_batch(state: &State, window: chrono::Duration) -> Result<u64> 
         .filter(inputs::Column::Id.is_in(claimed))
         .all(&txn)
         .await?;
-    let event_type: EventType = "contributions.reactions.changed.v1"
-        .parse()
-        .map_err(|e: String| Error::Internal(format!("event type: {e}")))?;
-    let events = counted.iter().map(|input| {
-        NewEvent::new(
-            event_type.clone(),
+    let changes: Vec<_> = counted
+        .iter()
+        .map(|input| {
+            (
+                input.id.to_string(),
+                u64::try_from(input.version).unwrap_or(0),
+                events::ReactionsChanged {
+                    input_id: input.id.to_string(),
+                    project_id: input.project_id.to_string(),
+                    up: input.reactions_up,
+                    down: input.reactions_down,
+                    at: Some(timestamp(now)),
+                },
+            )
+        })
+        .collect();
+    let announced = state
+        .outbox
+        .record_all(
+            &txn,
+            "contributions.reactions.changed.v1",
             "input",
-            input.id.to_string(),
-            u64::try_from(input.version).unwrap_or(0),
             now,
-            &events::ReactionsChanged {
-                input_id: input.id.to_string(),
-                project_id: input.project_id.to_string(),
-                up: input.reactions_up,
-                down: input.reactions_down,
-                at: Some(timestamp(now)),
-            },
+            changes,
         )
-    });
-    let announced = state.outbox.write_all(&txn, events).await?.len() as u64;
+        .await?
+        .len() as u64;
     state.outbox.commit(txn).await?;
     // A full batch, claimed or not, means more may be due.
     Ok(if due.len() as u64 == BATCH {
