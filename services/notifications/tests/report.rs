@@ -32,6 +32,69 @@ async fn input(platform: &Platform, project: &str, author: &Who, title: &str) ->
     id
 }
 
+/// Publishes the answer to `input` (by `author`, titled `title`), given
+/// `seconds` after the input.
+async fn answer(
+    platform: &Platform,
+    project: &str,
+    (input, author, title): (&str, &Who, &str),
+    seconds: i64,
+) {
+    platform
+        .publish(
+            "contributions.feedback.published.v1",
+            2,
+            &events::FeedbackPublished {
+                input_id: input.to_owned(),
+                project_id: project.to_owned(),
+                input_author_id: author.id.clone(),
+                input_title: title.to_owned(),
+                answer_seconds: seconds,
+                at: Some(ts(platform.now())),
+                ..Default::default()
+            },
+        )
+        .await;
+}
+
+/// Publishes `input`'s count of support.
+async fn support(platform: &Platform, project: &str, input: &str, up: i64, down: i64) {
+    platform
+        .publish(
+            "contributions.reactions.changed.v1",
+            3,
+            &events::ReactionsChanged {
+                input_id: input.to_owned(),
+                project_id: project.to_owned(),
+                up,
+                down,
+                at: Some(ts(platform.now())),
+            },
+        )
+        .await;
+}
+
+/// The report for `from..to`, asked by `who`.
+async fn ask(
+    platform: &Platform,
+    who: Option<&Who>,
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+) -> Result<proto::Report, tonic::Status> {
+    let request = platform.by(
+        proto::GetReportRequest {
+            from: Some(ts(from)),
+            to: Some(ts(to)),
+        },
+        who,
+    );
+    platform
+        .client()
+        .get_report(request)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
 async fn once_per_period_with_two_replicas(backend: Backend) {
     let platform = Platform::start(backend).await;
     let replica = TestServer::start(
@@ -48,34 +111,8 @@ async fn once_per_period_with_two_replicas(backend: Backend) {
     let project = platform.project("Parkstraat", None).await;
     let first = input(&platform, &project, &alice, "Meer bomen").await;
     let second = input(&platform, &project, &bob, "Een bankje").await;
-    platform
-        .publish(
-            "contributions.feedback.published.v1",
-            2,
-            &events::FeedbackPublished {
-                input_id: first.clone(),
-                project_id: project.clone(),
-                input_author_id: alice.id.clone(),
-                input_title: "Meer bomen".to_owned(),
-                answer_seconds: 7200,
-                at: Some(ts(platform.now())),
-                ..Default::default()
-            },
-        )
-        .await;
-    platform
-        .publish(
-            "contributions.reactions.changed.v1",
-            3,
-            &events::ReactionsChanged {
-                input_id: second.clone(),
-                project_id: project.clone(),
-                up: 5,
-                down: 1,
-                at: Some(ts(platform.now())),
-            },
-        )
-        .await;
+    answer(&platform, &project, (&first, &alice, "Meer bomen"), 7200).await;
+    support(&platform, &project, &second, 5, 1).await;
     platform
         .publish(
             "contributions.comment.posted.v1",
@@ -153,23 +190,9 @@ async fn once_per_period_with_two_replicas(backend: Backend) {
     assert_eq!(platform.sink.mails().await.len(), before + 1);
 
     // On demand, for any period.
-    let ask = |who: Option<&Who>, from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>| {
-        let request = platform.by(
-            proto::GetReportRequest {
-                from: Some(ts(from)),
-                to: Some(ts(to)),
-            },
-            who,
-        );
-        let mut client = platform.client();
-        async move {
-            client
-                .get_report(request)
-                .await
-                .map(tonic::Response::into_inner)
-        }
-    };
-    let report = ask(Some(&maker), start, end).await.expect("the report");
+    let report = ask(&platform, Some(&maker), start, end)
+        .await
+        .expect("the report");
     assert_eq!(report.projects.len(), 1);
     let figures = &report.projects[0];
     assert_eq!(figures.title, "Parkstraat");
@@ -178,24 +201,24 @@ async fn once_per_period_with_two_replicas(backend: Backend) {
     assert_eq!(figures.median_answer_hours, 2);
     assert_eq!(figures.top_inputs[0].input_id, second);
     assert!(
-        ask(Some(&maker), end, end + Duration::days(7))
+        ask(&platform, Some(&maker), end, end + Duration::days(7))
             .await
             .expect("empty")
             .projects
             .is_empty()
     );
     refused(
-        ask(Some(&resident), start, end).await,
+        ask(&platform, Some(&resident), start, end).await,
         Code::PermissionDenied,
         "a resident",
     );
     refused(
-        ask(None, start, end).await,
+        ask(&platform, None, start, end).await,
         Code::Unauthenticated,
         "signed out",
     );
     refused(
-        ask(Some(&maker), end, start).await,
+        ask(&platform, Some(&maker), end, start).await,
         Code::InvalidArgument,
         "a period backwards",
     );
@@ -218,34 +241,14 @@ async fn facts_applied_before_the_creation_count(backend: Backend) {
     );
     // The answer (two hours after the input), its count of support and an
     // overdue notice that crossed the answer; another input's deletion.
-    platform
-        .publish(
-            "contributions.feedback.published.v1",
-            2,
-            &events::FeedbackPublished {
-                input_id: answered.clone(),
-                project_id: project.clone(),
-                input_author_id: alice.id.clone(),
-                input_title: "Een speeltuin".to_owned(),
-                answer_seconds: 7200,
-                at: Some(ts(platform.now())),
-                ..Default::default()
-            },
-        )
-        .await;
-    platform
-        .publish(
-            "contributions.reactions.changed.v1",
-            3,
-            &events::ReactionsChanged {
-                input_id: answered.clone(),
-                project_id: project.clone(),
-                up: 4,
-                down: 0,
-                at: Some(ts(platform.now())),
-            },
-        )
-        .await;
+    answer(
+        &platform,
+        &project,
+        (&answered, &alice, "Een speeltuin"),
+        7200,
+    )
+    .await;
+    support(&platform, &project, &answered, 4, 0).await;
     platform
         .publish(
             "contributions.input.overdue.v1",
@@ -271,26 +274,11 @@ async fn facts_applied_before_the_creation_count(backend: Backend) {
             },
         )
         .await;
-    let ask = |from, to| {
-        let request = platform.by(
-            proto::GetReportRequest {
-                from: Some(ts(from)),
-                to: Some(ts(to)),
-            },
-            Some(&maker),
-        );
-        let mut client = platform.client();
-        async move {
-            client
-                .get_report(request)
-                .await
-                .expect("the report")
-                .into_inner()
-        }
-    };
     let end = platform.now() + Duration::hours(1);
     // Not yet created: answered, but no new input to count.
-    let early = ask(start, end).await;
+    let early = ask(&platform, Some(&maker), start, end)
+        .await
+        .expect("the report");
     assert_eq!(early.projects.len(), 1, "{early:?}");
     assert_eq!(early.projects[0].new_inputs, 0);
     assert_eq!(
@@ -314,7 +302,9 @@ async fn facts_applied_before_the_creation_count(backend: Backend) {
             )
             .await;
     }
-    let report = ask(start, end).await;
+    let report = ask(&platform, Some(&maker), start, end)
+        .await
+        .expect("the report");
     assert_eq!(report.projects.len(), 1, "{report:?}");
     let figures = &report.projects[0];
     assert_eq!(figures.new_inputs, 1, "the deleted one is not counted");
