@@ -206,6 +206,10 @@ pub async fn open<O: Operation>(
     let meter = cpu.start().await;
     let started = Instant::now();
     let tally = Arc::new(Mutex::new(Tally::default()));
+    // The slowest answer to the requests due in each second of the
+    // window: where the tail comes from (a steady queue or a few stalls).
+    let seconds = usize::try_from(timing.duration.as_secs()).unwrap_or(0) + 1;
+    let worst = Arc::new(Mutex::new(vec![Duration::ZERO; seconds]));
     let in_flight = Arc::new(AtomicU64::new(0));
     let total = (timing.duration.as_secs_f64() * rate).round();
     // A count of requests: far below 2^64 and never negative.
@@ -225,6 +229,8 @@ pub async fn open<O: Operation>(
         }
         in_flight.fetch_add(1, Ordering::Relaxed);
         let (operation, tally, in_flight) = (operation.clone(), tally.clone(), in_flight.clone());
+        let worst = worst.clone();
+        let second = usize::try_from((scheduled - started).as_secs()).unwrap_or(usize::MAX);
         let seq = sequence.next();
         tasks.push(tokio::spawn(async move {
             let outcome = operation.call(seq, scheduled).await;
@@ -232,6 +238,11 @@ pub async fn open<O: Operation>(
             in_flight.fetch_sub(1, Ordering::Relaxed);
             if let Ok(mut t) = tally.lock() {
                 t.note(outcome, took);
+            }
+            if let Ok(mut worst) = worst.lock()
+                && let Some(slot) = worst.get_mut(second)
+            {
+                *slot = (*slot).max(took);
             }
         }));
     }
@@ -262,8 +273,22 @@ pub async fn open<O: Operation>(
         elapsed: elapsed.max(timing.duration),
         latencies: tally.latencies,
         cpu: Some(cpu),
-        extra: serde_json::Value::Null,
+        extra: serde_json::json!({"worst_ms_by_second": worst_by_second(&worst)}),
     }
+}
+
+/// Each second's slowest answer in whole milliseconds (the window's seconds
+/// in order; a second whose requests all failed to answer shows 0).
+fn worst_by_second(worst: &Mutex<Vec<Duration>>) -> Vec<u64> {
+    worst
+        .lock()
+        .map(|worst| {
+            worst
+                .iter()
+                .map(|took| u64::try_from(took.as_millis()).unwrap_or(u64::MAX))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -474,7 +474,7 @@ impl PipelineSetup {
             cpu,
         )
         .await;
-        load.extra = serde_json::json!({"api_share": format!("1/{API_SHARE}")});
+        load.extra["api_share"] = serde_json::json!(format!("1/{API_SHARE}"));
         let target = before + i64::try_from(load.ok).unwrap_or(i64::MAX);
         let reached = self.wait_for(target, Duration::from_secs(30)).await?;
         let mut missing = Errors::new();
