@@ -719,16 +719,7 @@ impl Drop for AmqpSubscription {
 /// it decides on are handed to the connection, so that a multiple ack
 /// decided later cannot overtake (and so repeat) a single one decided
 /// before it.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Ledger(Arc<Mutex<Unsettled>>);
-
-impl std::ops::Deref for Ledger {
-    type Target = Mutex<Unsettled>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
+type Ledger = Arc<Mutex<Unsettled>>;
 
 /// Settles one delivery on the channel that delivered it.
 #[derive(Debug)]
@@ -758,7 +749,7 @@ impl AmqpAcker {
             let ledger = first.unsettled.clone();
             let (same, others): (Vec<Self>, Vec<Self>) = ackers
                 .into_iter()
-                .partition(|acker| Arc::ptr_eq(&acker.unsettled.0, &ledger.0));
+                .partition(|acker| Arc::ptr_eq(&acker.unsettled, &ledger));
             ackers = others;
             let mut unsettled = ledger.lock().await;
             let tags: Vec<u64> = same.iter().map(|acker| acker.tag).collect();
