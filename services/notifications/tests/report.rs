@@ -15,12 +15,18 @@ use tonic::Code;
 
 async fn input(platform: &Platform, project: &str, author: &Who, title: &str) -> String {
     let id = uuid::Uuid::now_v7().to_string();
+    create(platform, &id, project, author, title).await;
+    id
+}
+
+/// Publishes the creation of input `id`.
+async fn create(platform: &Platform, id: &str, project: &str, author: &Who, title: &str) {
     platform
         .publish(
             "contributions.input.created.v1",
             1,
             &events::InputCreated {
-                input_id: id.clone(),
+                input_id: id.to_owned(),
                 project_id: project.to_owned(),
                 author_id: author.id.clone(),
                 title: title.to_owned(),
@@ -29,7 +35,6 @@ async fn input(platform: &Platform, project: &str, author: &Who, title: &str) ->
             },
         )
         .await;
-    id
 }
 
 /// Publishes the answer to `input` (by `author`, titled `title`), given
@@ -286,22 +291,8 @@ async fn facts_applied_before_the_creation_count(backend: Backend) {
         "answered, so not overdue"
     );
 
-    for (id, title) in [(&answered, "Een speeltuin"), (&withdrawn, "Dubbel")] {
-        platform
-            .publish(
-                "contributions.input.created.v1",
-                1,
-                &events::InputCreated {
-                    input_id: id.clone(),
-                    project_id: project.clone(),
-                    author_id: alice.id.clone(),
-                    title: title.to_owned(),
-                    created_at: Some(ts(platform.now())),
-                    ..Default::default()
-                },
-            )
-            .await;
-    }
+    create(&platform, &answered, &project, &alice, "Een speeltuin").await;
+    create(&platform, &withdrawn, &project, &alice, "Dubbel").await;
     let report = ask(&platform, Some(&maker), start, end)
         .await
         .expect("the report");
