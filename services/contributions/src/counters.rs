@@ -4,7 +4,7 @@
 //! overwrite each other; nothing is counted by scanning at read time.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, Func, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, ExprTrait,
     FromQueryResult, IdenStatic, QueryFilter, QuerySelect, QueryTrait,
@@ -366,15 +366,46 @@ pub async fn add_to_input<C: ConnectionTrait>(
     count: InputCount,
     delta: i64,
 ) -> Result<Option<inputs::Model>> {
-    let mut update = inputs::Entity::update_many()
-        .col_expr(count.column(), Expr::col(count.column()).add(delta))
-        .filter(inputs::Column::Id.eq(id));
+    update_input(db, id, &[(count, delta)], None).await
+}
+
+/// [`add_to_input`] for reactions: each of `deltas` added to its count, and
+/// the input marked as having reactions to announce since `at` unless it
+/// is marked already (the coalescer's burst; see reactions.rs), all in the
+/// one update.
+pub async fn react_on_input<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    deltas: &[(InputCount, i64)],
+    at: DateTime<Utc>,
+) -> Result<Option<inputs::Model>> {
+    update_input(db, id, deltas, Some(at)).await
+}
+
+async fn update_input<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    deltas: &[(InputCount, i64)],
+    reactions_at: Option<DateTime<Utc>>,
+) -> Result<Option<inputs::Model>> {
+    let mut update = inputs::Entity::update_many().filter(inputs::Column::Id.eq(id));
+    for &(count, delta) in deltas {
+        update = update.col_expr(count.column(), Expr::col(count.column()).add(delta));
+    }
+    if let Some(at) = reactions_at {
+        // The burst's first change stays its start.
+        update = update.col_expr(
+            inputs::Column::ReactionsSince,
+            Func::coalesce([Expr::col(inputs::Column::ReactionsSince), Expr::value(at)]).into(),
+        );
+    }
+    let ranks = deltas.iter().any(|&(count, _)| count.ranks());
     // On PostgreSQL the rank is refreshed in the same statement, computed
     // there as `trending` computes it, and the row comes back as updated:
     // one round trip where there were three, all while the row is locked.
     if db.get_database_backend() == DbBackend::Postgres {
-        if count.ranks() {
-            update = update.col_expr(inputs::Column::Trending, trending_in_postgres(count, delta));
+        if ranks {
+            update = update.col_expr(inputs::Column::Trending, trending_in_postgres(deltas));
         }
         return Ok(update.exec_with_returning(db).await?.into_iter().next());
     }
@@ -382,7 +413,7 @@ pub async fn add_to_input<C: ConnectionTrait>(
     let Some(input) = inputs::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);
     };
-    if count.ranks() {
+    if ranks {
         let rank = trending(&input);
         inputs::Entity::update_many()
             .col_expr(inputs::Column::Trending, Expr::value(rank))
@@ -397,14 +428,20 @@ pub async fn add_to_input<C: ConnectionTrait>(
     Ok(Some(input))
 }
 
-/// [`trending`] of the row being updated by adding `delta` to `count`, as
-/// PostgreSQL computes it: the same IEEE operations in the same order
+/// [`trending`] of the row being updated by adding `deltas` to its counts,
+/// as PostgreSQL computes it: the same IEEE operations in the same order
 /// (`log` of a double is the C library's `log10`, as Rust's; the age is the
 /// whole seconds of `created_at`, as `timestamp()`), so both give the same
 /// rank to the bit. In a SET clause the columns are the row's old values,
-/// hence the delta added to the one that changes.
-fn trending_in_postgres(count: InputCount, delta: i64) -> Expr {
-    let changed = |c: InputCount| if c == count { delta } else { 0 };
+/// hence the deltas added to the ones that change.
+fn trending_in_postgres(deltas: &[(InputCount, i64)]) -> Expr {
+    let changed = |c: InputCount| -> i64 {
+        deltas
+            .iter()
+            .filter(|&&(count, _)| count == c)
+            .map(|&(_, delta)| delta)
+            .sum()
+    };
     Expr::cust_with_values(
         "log(greatest((reactions_up + $1) - (reactions_down + $2) + (comment_count + $3), 1)::float8) \
          + floor(extract(epoch from created_at))::float8 / 45000::float8",

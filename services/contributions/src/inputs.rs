@@ -377,6 +377,7 @@ pub async fn create(
         vote_count: 0,
         open_reports: 0,
         trending: 0.0,
+        reactions_since: None,
     };
     let input = inputs::Model {
         trending: counters::trending(&input),
@@ -635,7 +636,8 @@ pub async fn save(
     Ok(input)
 }
 
-/// Leaves the counters out of an update built from a whole model.
+/// Leaves the counters, and the reactions' pending burst, out of an update
+/// built from a whole model.
 trait WithoutCounters {
     fn without_counters(self) -> Self;
 }
@@ -649,6 +651,8 @@ impl WithoutCounters for inputs::ActiveModel {
         self.vote_count = NotSet;
         self.open_reports = NotSet;
         self.trending = NotSet;
+        // Kept by reactions and the coalescer under the row's lock.
+        self.reactions_since = NotSet;
         self
     }
 }

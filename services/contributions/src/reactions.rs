@@ -24,7 +24,7 @@ use crate::deadlines;
 use crate::error::{Error, Result};
 use crate::on_input::OnInput;
 use crate::state::State;
-use crate::store::discussion::{reaction_bursts, reactions};
+use crate::store::discussion::reactions;
 use crate::store::entities::{inputs, projected_phases};
 use crate::wire::{parse_uuid, timestamp};
 
@@ -130,9 +130,9 @@ fn summary(input: &inputs::Model, mine: Option<Direction>) -> proto::ReactionSum
     }
 }
 
-/// Applies the change of counts within `txn`: the input's (relative
-/// updates), the statistics, the proposal's threshold, and the burst to
-/// announce. `total` is the change in the number of reactions.
+/// Applies the change of counts within `txn`: the statistics, the input's
+/// counts (relative updates) with the burst to announce, and the
+/// proposal's threshold. `total` is the change in the number of reactions.
 async fn changed(
     state: &State,
     txn: &DatabaseTransaction,
@@ -154,33 +154,19 @@ async fn changed(
         )
         .await?;
     }
-    let mut current = input;
-    for &(direction, delta) in deltas {
-        current = counters::add_to_input(txn, current.id, direction.count(), delta)
-            .await?
-            .ok_or(Error::NotFound("input"))?;
-    }
+    // The counts and the burst's mark in one update of the input's row:
+    // a coalescer claiming the burst meanwhile waits for this transaction
+    // and then reads its counts.
+    let counts: Vec<_> = deltas
+        .iter()
+        .map(|&(direction, delta)| (direction.count(), delta))
+        .collect();
+    let mut current = counters::react_on_input(txn, input.id, &counts, now)
+        .await?
+        .ok_or(Error::NotFound("input"))?;
     if deltas.iter().any(|&(d, _)| d == Direction::Up) {
         current = deadlines::support_changed(state, txn, current).await?;
     }
-    // The burst's first change stays its start; the no-op update takes the
-    // row's lock, so a coalescer claiming the burst meanwhile waits for this
-    // transaction and then reads its counts. (Taken last: a reaction by a
-    // person new to the project holds the statistics' rows already, so
-    // taking the burst's row before them would invert the order between
-    // reactions on the same input.)
-    reaction_bursts::Entity::insert(reaction_bursts::ActiveModel {
-        input_id: Set(current.id),
-        project_id: Set(current.project_id),
-        first_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::column(reaction_bursts::Column::InputId)
-            .update_column(reaction_bursts::Column::ProjectId)
-            .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
     Ok(current)
 }
 
@@ -347,21 +333,20 @@ async fn announce_batch(state: &State, window: chrono::Duration) -> Result<u64> 
     let cutoff = now - window;
     // Looked for before the write transaction: on SQLite an empty pass
     // then never takes the write lock.
-    let due = reaction_bursts::Entity::find()
-        .filter(reaction_bursts::Column::FirstAt.lte(cutoff))
-        .order_by_asc(reaction_bursts::Column::FirstAt)
+    let due: Vec<Uuid> = inputs::Entity::find()
+        .select_only()
+        .column(inputs::Column::Id)
+        .filter(inputs::Column::ReactionsSince.lte(cutoff))
+        .order_by_asc(inputs::Column::ReactionsSince)
         .limit(BATCH)
+        .into_tuple()
         .all(&state.db)
         .await?;
     if due.is_empty() {
         return Ok(0);
     }
     let txn = inspraak_kit::db::begin_write(&state.db).await?;
-    let claimed = claim(&txn, &due, cutoff).await?;
-    let counted = inputs::Entity::find()
-        .filter(inputs::Column::Id.is_in(claimed))
-        .all(&txn)
-        .await?;
+    let counted = claim(&txn, &due, cutoff).await?;
     let changes: Vec<_> = counted
         .iter()
         .map(|input| {
@@ -398,34 +383,36 @@ async fn announce_batch(state: &State, window: chrono::Duration) -> Result<u64> 
     })
 }
 
-/// Claims the `due` bursts whose window closed by `cutoff` and returns
-/// their inputs: a replica that got to a burst first left no row to delete.
-/// One statement where the database says what it deleted (PostgreSQL),
-/// burst by burst where it cannot.
+/// Claims the bursts of the `due` inputs whose window closed by `cutoff`
+/// and returns those inputs with their counts as the claim left them: a
+/// replica that got to a burst first left no mark to clear. One statement
+/// where the database returns what it updated (PostgreSQL), input by input
+/// where it cannot.
 async fn claim(
     txn: &DatabaseTransaction,
-    due: &[reaction_bursts::Model],
+    due: &[Uuid],
     cutoff: DateTime<Utc>,
-) -> Result<Vec<Uuid>> {
+) -> Result<Vec<inputs::Model>> {
     let of = |ids: Vec<Uuid>| {
-        reaction_bursts::Entity::delete_many()
-            .filter(reaction_bursts::Column::InputId.is_in(ids))
-            .filter(reaction_bursts::Column::FirstAt.lte(cutoff))
+        inputs::Entity::update_many()
+            .col_expr(
+                inputs::Column::ReactionsSince,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(inputs::Column::Id.is_in(ids))
+            .filter(inputs::Column::ReactionsSince.lte(cutoff))
     };
     if txn.support_returning() {
-        let ids = due.iter().map(|burst| burst.input_id).collect();
-        return Ok(of(ids)
-            .exec_with_returning(txn)
-            .await?
-            .into_iter()
-            .map(|burst| burst.input_id)
-            .collect());
+        return Ok(of(due.to_vec()).exec_with_returning(txn).await?);
     }
     let mut claimed = Vec::new();
-    for burst in due {
-        if of(vec![burst.input_id]).exec(txn).await?.rows_affected > 0 {
-            claimed.push(burst.input_id);
+    for &id in due {
+        if of(vec![id]).exec(txn).await?.rows_affected > 0 {
+            claimed.push(id);
         }
     }
-    Ok(claimed)
+    Ok(inputs::Entity::find()
+        .filter(inputs::Column::Id.is_in(claimed))
+        .all(txn)
+        .await?)
 }

@@ -10,14 +10,16 @@ use chrono::Duration;
 use inspraak_bus::decode_payload;
 use inspraak_contributions::ContributionsSettings;
 use inspraak_contributions::counters::{self, Totals};
-use inspraak_contributions::store::discussion::{comments, reaction_bursts};
+use inspraak_contributions::store::discussion::comments;
 use inspraak_contributions::store::entities::inputs;
 use inspraak_proto::contributions::v1 as proto;
 use inspraak_proto::events::v1 as events;
 use inspraak_proto::projects::v1 as projects;
 use projects::Permission;
 use proto::ReactionDirection::{Down, Up};
-use sea_orm::{ActiveValue::Set, EntityTrait, IntoActiveModel, PaginatorTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+};
 use support::{Backend, Platform, Who, ideation, phase, project};
 use tonic::{Code, Response, Status};
 use tonic_types::StatusExt;
@@ -1071,6 +1073,90 @@ async fn follows_are_kept_and_announced_once(backend: Backend) {
     assert_eq!(changes.len(), 4);
 }
 
+/// A burst of reactions on one input is announced once, after its
+/// window, with the counts at the end of the burst.
+async fn a_burst_of_reactions_is_one_event(backend: Backend) {
+    let settings = ContributionsSettings {
+        reaction_event_window: StdDuration::from_secs(1),
+        ..ContributionsSettings::defaults()
+    };
+    let platform = Platform::start_with(backend, settings).await;
+    let (manager, author) = (platform.resident(), platform.resident());
+    let plan = open_project(&platform, &manager, ideation_with_dislikes()).await;
+    let input = post_input(&platform, &plan, &author).await;
+    let people: Vec<Who> = (0..20).map(|_| platform.resident()).collect();
+    let calls = people.iter().map(|who| {
+        let request = platform.by(
+            proto::ReactRequest {
+                input_id: input.id.clone(),
+                direction: Up as i32,
+            },
+            Some(who),
+        );
+        let mut client = platform.discussion();
+        async move { client.react(request).await }
+    });
+    for outcome in futures_util::future::join_all(calls).await {
+        outcome.expect("every reaction is taken");
+    }
+    for who in &people[..5] {
+        react(&platform, &input.id, Down, Some(who))
+            .await
+            .expect("switched");
+    }
+    for who in &people[5..7] {
+        unreact(&platform, &input.id, who)
+            .await
+            .expect("taken back");
+    }
+    // The window has not passed on the service's clock: nothing yet,
+    // though the coalescer looked several times.
+    tokio::time::sleep(StdDuration::from_millis(800)).await;
+    let event = "contributions.reactions.changed.v1";
+    assert!(
+        platform
+            .shared
+            .events()
+            .await
+            .iter()
+            .all(|e| e.r#type != event)
+    );
+
+    platform.advance(Duration::seconds(2));
+    let announced = events_of(&platform, event, 1).await;
+    assert_eq!(announced.len(), 1);
+    // Nothing more follows on later passes.
+    tokio::time::sleep(StdDuration::from_millis(800)).await;
+    let announced = events_of(&platform, event, 1).await;
+    assert_eq!(announced.len(), 1);
+    let changed: events::ReactionsChanged =
+        decode_payload(&announced[0]).expect("a ReactionsChanged");
+    assert_eq!(changed.input_id, input.id);
+    assert_eq!(changed.project_id, plan.id);
+    assert_eq!((changed.up, changed.down), (13, 5));
+    let db = &platform.server.running.context.db;
+    assert_eq!(
+        inputs::Entity::find()
+            .filter(inputs::Column::ReactionsSince.is_not_null())
+            .count(db)
+            .await
+            .expect("count"),
+        0,
+        "the announced burst is no longer pending"
+    );
+
+    // A later reaction starts a new burst, announced in its turn.
+    react(&platform, &input.id, Up, Some(&people[5]))
+        .await
+        .expect("up again");
+    platform.advance(Duration::seconds(2));
+    let announced = events_of(&platform, event, 2).await;
+    assert_eq!(announced.len(), 2);
+    let changed: events::ReactionsChanged =
+        decode_payload(&announced[1]).expect("a ReactionsChanged");
+    assert_eq!((changed.up, changed.down), (14, 5));
+}
+
 inspraak_host::on_both_databases!(
     comments_form_threads_and_change_by_their_author,
     comment_refusals_change_nothing,
@@ -1079,6 +1165,7 @@ inspraak_host::on_both_databases!(
     reactions_count_once_and_switch,
     support_reaches_the_threshold,
     follows_are_kept_and_announced_once,
+    a_burst_of_reactions_is_one_event,
 );
 
 // --- at once, on PostgreSQL --------------------------------------------------
@@ -1200,88 +1287,5 @@ mod postgres_at_once {
             stat(&platform, &plan, |s| s.participant_count).await,
             (81, 81)
         );
-    }
-
-    /// A burst of reactions on one input is announced once, after its
-    /// window, with the counts at the end of the burst.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_burst_of_reactions_is_one_event() {
-        let settings = ContributionsSettings {
-            reaction_event_window: StdDuration::from_secs(1),
-            ..ContributionsSettings::defaults()
-        };
-        let platform = Platform::start_with(Backend::Postgres, settings).await;
-        let (manager, author) = (platform.resident(), platform.resident());
-        let plan = open_project(&platform, &manager, ideation_with_dislikes()).await;
-        let input = post_input(&platform, &plan, &author).await;
-        let people: Vec<Who> = (0..20).map(|_| platform.resident()).collect();
-        let calls = people.iter().map(|who| {
-            let request = platform.by(
-                proto::ReactRequest {
-                    input_id: input.id.clone(),
-                    direction: Up as i32,
-                },
-                Some(who),
-            );
-            let mut client = platform.discussion();
-            async move { client.react(request).await }
-        });
-        for outcome in futures_util::future::join_all(calls).await {
-            outcome.expect("every reaction is taken");
-        }
-        for who in &people[..5] {
-            react(&platform, &input.id, Down, Some(who))
-                .await
-                .expect("switched");
-        }
-        for who in &people[5..7] {
-            unreact(&platform, &input.id, who)
-                .await
-                .expect("taken back");
-        }
-        // The window has not passed on the service's clock: nothing yet,
-        // though the coalescer looked several times.
-        tokio::time::sleep(StdDuration::from_millis(800)).await;
-        let event = "contributions.reactions.changed.v1";
-        assert!(
-            platform
-                .shared
-                .events()
-                .await
-                .iter()
-                .all(|e| e.r#type != event)
-        );
-
-        platform.advance(Duration::seconds(2));
-        let announced = events_of(&platform, event, 1).await;
-        assert_eq!(announced.len(), 1);
-        // Nothing more follows on later passes.
-        tokio::time::sleep(StdDuration::from_millis(800)).await;
-        let announced = events_of(&platform, event, 1).await;
-        assert_eq!(announced.len(), 1);
-        let changed: events::ReactionsChanged =
-            decode_payload(&announced[0]).expect("a ReactionsChanged");
-        assert_eq!(changed.input_id, input.id);
-        assert_eq!(changed.project_id, plan.id);
-        assert_eq!((changed.up, changed.down), (13, 5));
-        let db = &platform.server.running.context.db;
-        assert_eq!(
-            reaction_bursts::Entity::find()
-                .count(db)
-                .await
-                .expect("count"),
-            0
-        );
-
-        // A later reaction starts a new burst, announced in its turn.
-        react(&platform, &input.id, Up, Some(&people[5]))
-            .await
-            .expect("up again");
-        platform.advance(Duration::seconds(2));
-        let announced = events_of(&platform, event, 2).await;
-        assert_eq!(announced.len(), 2);
-        let changed: events::ReactionsChanged =
-            decode_payload(&announced[1]).expect("a ReactionsChanged");
-        assert_eq!((changed.up, changed.down), (14, 5));
     }
 }

@@ -35,12 +35,3 @@ entity!(reactions, "reactions", {
     pub direction: String,
     pub created_at: DateTimeUtc,
 });
-
-// An input whose reactions changed since they were last announced, and
-// when the first of those changes happened: one event per burst.
-entity!(reaction_bursts, "reaction_bursts", {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub input_id: Uuid,
-    pub project_id: Uuid,
-    pub first_at: DateTimeUtc,
-});

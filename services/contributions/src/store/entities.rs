@@ -102,6 +102,10 @@ entity!(inputs, "inputs", {
     pub open_reports: i64,
     /// The trending rank: recomputed whenever reactions or comments change.
     pub trending: f64,
+    /// When the input's reactions first changed since they were last
+    /// announced: the start of the burst the coalescer announces as one
+    /// event once its window has passed (`None`: nothing to announce).
+    pub reactions_since: Option<DateTimeUtc>,
 });
 
 // A part of the statistics of a project (nil phase) or phase: the figures

@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::m0007_prescreening::AddPrescreening),
             Box::new(super::m0008_posting_limits::AddPostingLimitIndexes),
             Box::new(super::m0009_statistics_parts::SplitStatistics),
+            Box::new(super::m0010_reactions_since::MoveBurstsOntoInputs),
         ]
     }
 }

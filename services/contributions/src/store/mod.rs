@@ -31,6 +31,7 @@ mod m0006_moderation;
 mod m0007_prescreening;
 mod m0008_posting_limits;
 mod m0009_statistics_parts;
+mod m0010_reactions_since;
 pub mod migration;
 pub mod moderation;
 pub mod voting;

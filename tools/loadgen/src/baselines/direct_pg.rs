@@ -145,17 +145,20 @@ async fn react(db: &DatabaseConnection, input: Uuid, user: &str) -> Result<(), D
             add_to_rows(&txn, project, &new, "participant_count").await?;
         }
     }
-    // changed(): the statistics, the input's count and rank, the burst.
+    // changed(): the statistics, then the input's count, rank and burst.
     add_to_rows(&txn, project, &[(own, 1), (phase, 1)], "reaction_count").await?;
-    // counters::add_to_input: the count and the rank in one update.
+    // counters::react_on_input: the count, the rank and the burst's mark
+    // in one update.
     one(
         &txn,
         "UPDATE inputs SET reactions_up = reactions_up + $1, \
-           trending = log(greatest((reactions_up + $2) - (reactions_down + $3) + (comment_count + $4), 1)::float8) \
+           reactions_since = COALESCE(reactions_since, $2), \
+           trending = log(greatest((reactions_up + $3) - (reactions_down + $4) + (comment_count + $5), 1)::float8) \
              + floor(extract(epoch from created_at))::float8 / 45000::float8 \
-         WHERE id = $5 RETURNING *",
+         WHERE id = $6 RETURNING *",
         vec![
             1i64.into(),
+            now.into(),
             1i64.into(),
             0i64.into(),
             0i64.into(),
@@ -164,13 +167,6 @@ async fn react(db: &DatabaseConnection, input: Uuid, user: &str) -> Result<(), D
     )
     .await?
     .ok_or_else(|| DbErr::RecordNotFound("input".to_owned()))?;
-    exec(
-        &txn,
-        "INSERT INTO reaction_bursts (input_id, project_id, first_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (input_id) DO UPDATE SET project_id = excluded.project_id",
-        vec![input.into(), project.into(), now.into()],
-    )
-    .await?;
     txn.commit().await
 }
 
