@@ -70,14 +70,10 @@ pub async fn connect(addr: std::net::SocketAddr) -> Result<Channel, String> {
         .map_err(|e| format!("connecting to {addr}: {e}"))
 }
 
-/// The name of a test database, from its URL.
+/// The name of a test database, from its URL (without the URL's query).
 pub fn database_name(database: &inspraak_kit::testing::TestDatabase) -> String {
-    database
-        .url
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    let last = database.url.rsplit('/').next().unwrap_or_default();
+    last.split('?').next().unwrap_or_default().to_owned()
 }
 
 /// Deletes the queue in which the test support captures every event, so

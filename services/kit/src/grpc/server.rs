@@ -251,8 +251,9 @@ impl GrpcServer {
 /// The accepted connections with Nagle's algorithm off. The builder's
 /// `tcp_nodelay` only applies to listeners tonic binds itself; on ours each
 /// small response would otherwise wait for the client's delayed ACK (about
-/// 40 ms on Linux).
-fn no_delay(
+/// 40 ms on Linux). Public for servers built without [`GrpcServer`], such
+/// as the load generator's bare baseline, so both answer alike.
+pub fn no_delay(
     listener: TcpListener,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     TcpListenerStream::new(listener).map(|accepted| {

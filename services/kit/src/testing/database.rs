@@ -28,12 +28,14 @@ impl TestDatabase {
     pub fn postgres_pending() -> Self {
         let admin_url = super::postgres_admin_url();
         let name = super::unique("inspraak_test_");
-        let base = admin_url
+        // The admin URL's own database swapped for the new one; its query
+        // (`?sslmode=disable`, say) kept.
+        let (base, database) = admin_url
             .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base)
-            .to_owned();
+            .unwrap_or((admin_url.as_str(), ""));
+        let query = database.find('?').map_or("", |at| &database[at..]);
         Self {
-            url: format!("{base}/{name}"),
+            url: format!("{base}/{name}{query}"),
             kind: Kind::Postgres { admin_url, name },
         }
     }

@@ -1,6 +1,7 @@
 //! The limit for any gRPC call on this machine: a bare tonic server (no
 //! layers, no authentication, no telemetry) answering the standard health
-//! check, whose handler only looks a name up in a map.
+//! check, whose handler only looks a name up in a map. Its connections
+//! have Nagle's algorithm off, as the services' have.
 
 use std::sync::Arc;
 
@@ -30,7 +31,10 @@ impl NoopServer {
                     .local_addr()
                     .map_err(|e| format!("the no-op server's address: {e}"))?;
                 let (_reporter, health) = tonic_health::server::health_reporter();
-                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                // Nagle's algorithm off on each connection, as the services'
+                // servers have it: otherwise a share of the answers waits for
+                // the client's delayed ACK (~40 ms), which is no limit of gRPC.
+                let incoming = inspraak_kit::grpc::no_delay(listener);
                 tokio::spawn(
                     tonic::transport::Server::builder()
                         .add_service(health)
