@@ -5,6 +5,11 @@
 //! burst in that same update spares each reaction a statement, and the
 //! coalescer claims a burst and reads its counts in one. Bursts waiting to
 //! be announced move onto their inputs.
+//!
+//! `reaction_bursts` itself stays for now: during a rolling upgrade the
+//! replicas of the previous release (the chart migrates before it rolls)
+//! still record their reactions' bursts there and announce them with their
+//! own coalescers. A later release moves what is left and drops it.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::timestamp_with_time_zone_null;
@@ -42,12 +47,13 @@ impl MigrationTrait for MoveBurstsOntoInputs {
              WHERE id IN (SELECT input_id FROM reaction_bursts)",
         )
         .await?;
-        manager
-            .drop_table(
-                Table::drop()
-                    .table(Alias::new("reaction_bursts"))
-                    .to_owned(),
-            )
-            .await
+        // Only the bursts now marked on their inputs: one that a replica of
+        // the previous release records meanwhile stays for its coalescer.
+        db.execute_unprepared(
+            "DELETE FROM reaction_bursts WHERE input_id IN \
+               (SELECT id FROM inputs WHERE reactions_since IS NOT NULL)",
+        )
+        .await?;
+        Ok(())
     }
 }
