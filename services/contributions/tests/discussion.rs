@@ -1073,6 +1073,25 @@ async fn follows_are_kept_and_announced_once(backend: Backend) {
     assert_eq!(changes.len(), 4);
 }
 
+/// Every one of `people` reacts UP on `input` at the same moment; each
+/// reaction must be taken.
+async fn all_react_up_at_once(platform: &Platform, input: &str, people: &[Who]) {
+    let calls = people.iter().map(|who| {
+        let request = platform.by(
+            proto::ReactRequest {
+                input_id: input.to_owned(),
+                direction: Up as i32,
+            },
+            Some(who),
+        );
+        let mut client = platform.discussion();
+        async move { client.react(request).await }
+    });
+    for outcome in futures_util::future::join_all(calls).await {
+        outcome.expect("every reaction is taken");
+    }
+}
+
 /// A burst of reactions on one input is announced once, after its
 /// window, with the counts at the end of the burst.
 async fn a_burst_of_reactions_is_one_event(backend: Backend) {
@@ -1085,20 +1104,7 @@ async fn a_burst_of_reactions_is_one_event(backend: Backend) {
     let plan = open_project(&platform, &manager, ideation_with_dislikes()).await;
     let input = post_input(&platform, &plan, &author).await;
     let people: Vec<Who> = (0..20).map(|_| platform.resident()).collect();
-    let calls = people.iter().map(|who| {
-        let request = platform.by(
-            proto::ReactRequest {
-                input_id: input.id.clone(),
-                direction: Up as i32,
-            },
-            Some(who),
-        );
-        let mut client = platform.discussion();
-        async move { client.react(request).await }
-    });
-    for outcome in futures_util::future::join_all(calls).await {
-        outcome.expect("every reaction is taken");
-    }
+    all_react_up_at_once(&platform, &input.id, &people).await;
     for who in &people[..5] {
         react(&platform, &input.id, Down, Some(who))
             .await
@@ -1181,20 +1187,7 @@ mod postgres_at_once {
         let plan = open_project(&platform, &manager, ideation()).await;
         let input = post_input(&platform, &plan, &author).await;
         let people: Vec<Who> = (0..200).map(|_| platform.resident()).collect();
-        let calls = people.iter().map(|who| {
-            let request = platform.by(
-                proto::ReactRequest {
-                    input_id: input.id.clone(),
-                    direction: Up as i32,
-                },
-                Some(who),
-            );
-            let mut client = platform.discussion();
-            async move { client.react(request).await }
-        });
-        for outcome in futures_util::future::join_all(calls).await {
-            outcome.expect("every reaction is taken");
-        }
+        all_react_up_at_once(&platform, &input.id, &people).await;
         assert_eq!(counts(&platform, &input.id).await, (200, 0, 0));
         assert_eq!(
             stat(&platform, &plan, |s| s.reaction_count).await,
