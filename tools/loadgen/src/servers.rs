@@ -70,10 +70,9 @@ pub async fn connect(addr: std::net::SocketAddr) -> Result<Channel, String> {
         .map_err(|e| format!("connecting to {addr}: {e}"))
 }
 
-/// The name of a test database, from its URL (without the URL's query).
+/// The name of a test database on PostgreSQL.
 pub fn database_name(database: &inspraak_kit::testing::TestDatabase) -> String {
-    let last = database.url.rsplit('/').next().unwrap_or_default();
-    last.split('?').next().unwrap_or_default().to_owned()
+    database.postgres_name().unwrap_or_default().to_owned()
 }
 
 /// Deletes the queue in which the test support captures every event, so

@@ -22,6 +22,15 @@ impl TestDatabase {
         database
     }
 
+    /// The database's name on the test PostgreSQL server (`None` for
+    /// SQLite).
+    pub fn postgres_name(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Postgres { name, .. } => Some(name),
+            Kind::Sqlite { .. } => None,
+        }
+    }
+
     /// A name for a database on the test PostgreSQL server that does not
     /// exist until [`TestDatabase::create`] (a service started before its
     /// database).
